@@ -1,0 +1,1 @@
+//! The Netsplit grader library.
