@@ -1,0 +1,643 @@
+//! Distribution: connections between nodes, their set-up, liveness and teardown.
+//!
+//! One connection per pair of nodes carries everything between them, in order.
+//! While a connection is being set up, frames queue in its `Pending` state and
+//! go out first once it is up; if set-up fails, every monitor and link that was
+//! waiting on it fires with `NoConnection` — the same as losing a live one.
+
+pub mod cookie;
+pub(crate) mod handshake;
+mod protocol;
+
+pub(crate) use protocol::DistMsg;
+
+use crate::exit::NodeDownReason;
+use crate::node::{Node, StartError};
+use crate::pid::{NodeName, Pid, Ref};
+use crate::transport::{FrameReader, FrameWriter, Listener, Transport};
+use handshake::{Decision, HsError, Me, Peer, Refusal};
+use parking_lot::Mutex;
+use rustc_hash::{FxHashMap, FxHashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tracing::Instrument;
+
+/// What a connection carries besides bytes: the remote relations that must fire
+/// when it goes away.
+#[derive(Default)]
+pub(crate) struct ConnBook {
+    /// Monitors held by local processes (or call slots) on the peer's processes.
+    pub(crate) out_monitors: FxHashMap<Ref, Pid>,
+    /// Monitors held by the peer's processes on local processes: ref → local id.
+    pub(crate) in_monitors: FxHashMap<Ref, u64>,
+    /// Links between a local process (id) and a peer process.
+    pub(crate) links: FxHashSet<(u64, Pid)>,
+}
+
+pub(crate) struct Conn {
+    id: u64,
+    peer: NodeName,
+    hidden: bool,
+    tx: mpsc::UnboundedSender<Vec<u8>>,
+    pub(crate) book: Mutex<ConnBook>,
+    ctrl: Mutex<Option<oneshot::Sender<(NodeDownReason, oneshot::Sender<()>)>>>,
+}
+
+struct Pending {
+    queue: Vec<Vec<u8>>,
+    book: ConnBook,
+    waiters: Vec<oneshot::Sender<bool>>,
+    /// Handshakes in flight that may still bring this connection up.
+    attempts: u32,
+    /// True when one of them is ours (we dialled).
+    initiating: bool,
+}
+
+enum PeerState {
+    Pending(Pending),
+    Up(Arc<Conn>),
+}
+
+pub(crate) struct Dist {
+    transport: Transport,
+    peers: Mutex<FxHashMap<NodeName, PeerState>>,
+    next_conn: AtomicU64,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+    stopped: AtomicBool,
+}
+
+fn encode(msg: &DistMsg) -> Vec<u8> {
+    postcard::to_allocvec(msg).expect("distribution frames always serialize")
+}
+
+impl Dist {
+    pub(crate) fn new(transport: Transport) -> Self {
+        Dist {
+            transport,
+            peers: Mutex::new(FxHashMap::default()),
+            next_conn: AtomicU64::new(1),
+            tasks: Mutex::new(Vec::new()),
+            stopped: AtomicBool::new(false),
+        }
+    }
+
+    pub(crate) fn listen_addr(&self) -> Option<std::net::SocketAddr> {
+        self.transport.listen_addr()
+    }
+
+    pub(crate) async fn start_listening(&self, node: &Node) -> Result<(), StartError> {
+        let listener = self.transport.listen(&node.inner.name).await?;
+        let n = node.clone();
+        let task = tokio::spawn(accept_loop(n, listener).instrument(node.inner.span.clone()));
+        self.tasks.lock().push(task);
+        Ok(())
+    }
+
+    /// Queues a frame for `peer`, connecting first if needed; `book_fn` records the
+    /// relation the frame creates or ends, atomically with queueing it.
+    pub(crate) fn send(
+        &self,
+        node: &Node,
+        peer: &NodeName,
+        msg: DistMsg,
+        book_fn: impl FnOnce(&mut ConnBook),
+    ) {
+        self.send_inner(node, peer, msg, book_fn, true)
+    }
+
+    /// Like `send`, but never starts a connection: without one the frame is dropped.
+    pub(crate) fn send_if_connected(
+        &self,
+        peer: &NodeName,
+        msg: DistMsg,
+        book_fn: impl FnOnce(&mut ConnBook),
+    ) {
+        let mut peers = self.peers.lock();
+        match peers.get_mut(peer) {
+            Some(PeerState::Up(c)) => {
+                book_fn(&mut c.book.lock());
+                let frame = encode(&msg);
+                let _ = c.tx.send(frame);
+            }
+            Some(PeerState::Pending(p)) => {
+                book_fn(&mut p.book);
+                p.queue.push(encode(&msg));
+            }
+            None => {}
+        }
+    }
+
+    fn send_inner(
+        &self,
+        node: &Node,
+        peer: &NodeName,
+        msg: DistMsg,
+        book_fn: impl FnOnce(&mut ConnBook),
+        connect: bool,
+    ) {
+        if let Some(t) = &node.inner.trace {
+            let (from, to, ty) = msg.trace_fields();
+            t.record("send", &node.inner.name, peer, msg.kind(), from, to, ty, 0);
+        }
+        let frame = encode(&msg);
+        let mut peers = self.peers.lock();
+        match peers.get_mut(peer) {
+            Some(PeerState::Up(c)) => {
+                book_fn(&mut c.book.lock());
+                let _ = c.tx.send(frame);
+            }
+            Some(PeerState::Pending(p)) => {
+                book_fn(&mut p.book);
+                p.queue.push(frame);
+            }
+            None if !connect => {}
+            None => {
+                let mut book = ConnBook::default();
+                book_fn(&mut book);
+                if self.stopped.load(Ordering::Relaxed) {
+                    drop(peers);
+                    node.connection_lost(book);
+                    return;
+                }
+                peers.insert(
+                    peer.clone(),
+                    PeerState::Pending(Pending {
+                        queue: vec![frame],
+                        book,
+                        waiters: vec![],
+                        attempts: 1,
+                        initiating: true,
+                    }),
+                );
+                drop(peers);
+                self.spawn_initiator(node, peer.clone());
+            }
+        }
+    }
+
+    pub(crate) async fn connect(&self, node: &Node, peer: &NodeName) -> bool {
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut peers = self.peers.lock();
+            match peers.get_mut(peer) {
+                Some(PeerState::Up(_)) => return true,
+                Some(PeerState::Pending(p)) => p.waiters.push(tx),
+                None => {
+                    if self.stopped.load(Ordering::Relaxed) {
+                        return false;
+                    }
+                    peers.insert(
+                        peer.clone(),
+                        PeerState::Pending(Pending {
+                            queue: vec![],
+                            book: ConnBook::default(),
+                            waiters: vec![tx],
+                            attempts: 1,
+                            initiating: true,
+                        }),
+                    );
+                    drop(peers);
+                    self.spawn_initiator(node, peer.clone());
+                }
+            }
+        }
+        rx.await.unwrap_or(false)
+    }
+
+    fn spawn_initiator(&self, node: &Node, peer: NodeName) {
+        let n = node.clone();
+        tokio::spawn(async move { initiate(n, peer).await }.instrument(node.inner.span.clone()));
+    }
+
+    pub(crate) async fn disconnect(&self, peer: &NodeName) -> bool {
+        let ctrl = match self.peers.lock().get(peer) {
+            Some(PeerState::Up(c)) => c.ctrl.lock().take(),
+            _ => None,
+        };
+        let Some(ctrl) = ctrl else { return false };
+        let (done_tx, done_rx) = oneshot::channel();
+        if ctrl.send((NodeDownReason::Disconnect, done_tx)).is_err() {
+            return false;
+        }
+        let _ = done_rx.await;
+        true
+    }
+
+    pub(crate) fn nodes(&self, hidden: Option<bool>) -> Vec<NodeName> {
+        let mut v: Vec<NodeName> = self
+            .peers
+            .lock()
+            .iter()
+            .filter_map(|(n, s)| match s {
+                PeerState::Up(c) if hidden.is_none_or(|h| h == c.hidden) => Some(n.clone()),
+                _ => None,
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    pub(crate) async fn stop(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        for t in self.tasks.lock().drain(..) {
+            t.abort();
+        }
+        self.transport.stop();
+        let peers: Vec<NodeName> = self.peers.lock().keys().cloned().collect();
+        for p in peers {
+            let _ =
+                tokio::time::timeout(std::time::Duration::from_secs(1), self.disconnect(&p)).await;
+        }
+    }
+
+    /// One handshake attempt for `peer` failed: if it was the last, the pending
+    /// connection fails as a whole.
+    fn attempt_failed(&self, node: &Node, peer: &NodeName) {
+        let failed = {
+            let mut peers = self.peers.lock();
+            match peers.get_mut(peer) {
+                Some(PeerState::Pending(p)) => {
+                    p.attempts = p.attempts.saturating_sub(1);
+                    if p.attempts == 0 {
+                        match peers.remove(peer) {
+                            Some(PeerState::Pending(p)) => Some(p),
+                            _ => None,
+                        }
+                    } else {
+                        None
+                    }
+                }
+                _ => None,
+            }
+        };
+        if let Some(p) = failed {
+            for w in p.waiters {
+                let _ = w.send(false);
+            }
+            node.connection_lost(p.book);
+        }
+    }
+
+    /// The responder's rules when a Hello arrives (see `handshake`).
+    fn decide(&self, me: &NodeName, peer: &Peer) -> (Decision, Option<Arc<Conn>>) {
+        let mut peers = self.peers.lock();
+        if self.stopped.load(Ordering::Relaxed) {
+            return (
+                Decision::Refuse(Refusal::Other("node is stopping".into())),
+                None,
+            );
+        }
+        match peers.get_mut(&peer.name) {
+            Some(PeerState::Up(c)) => {
+                // A new incarnation of a node we think is up: the old connection is
+                // dead (its node restarted faster than ticks noticed). Replace it.
+                let stale = c.clone();
+                peers.insert(
+                    peer.name.clone(),
+                    PeerState::Pending(Pending {
+                        queue: vec![],
+                        book: ConnBook::default(),
+                        waiters: vec![],
+                        attempts: 1,
+                        initiating: false,
+                    }),
+                );
+                (Decision::Accept, Some(stale))
+            }
+            Some(PeerState::Pending(p)) if p.initiating => {
+                if me > &peer.name {
+                    (Decision::Refuse(Refusal::Simultaneous), None)
+                } else {
+                    p.attempts += 1;
+                    (Decision::Accept, None)
+                }
+            }
+            Some(PeerState::Pending(_)) => (
+                Decision::Refuse(Refusal::Other(
+                    "a handshake with you is already in progress".into(),
+                )),
+                None,
+            ),
+            None => {
+                peers.insert(
+                    peer.name.clone(),
+                    PeerState::Pending(Pending {
+                        queue: vec![],
+                        book: ConnBook::default(),
+                        waiters: vec![],
+                        attempts: 1,
+                        initiating: false,
+                    }),
+                );
+                (Decision::Accept, None)
+            }
+        }
+    }
+
+    /// A handshake succeeded: the connection is up.
+    fn conn_up(&self, node: &Node, peer: Peer, reader: FrameReader, writer: FrameWriter) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (ctrl_tx, ctrl_rx) = oneshot::channel();
+        let hidden = peer.hidden || node.is_hidden();
+        let conn = Arc::new(Conn {
+            id: self.next_conn.fetch_add(1, Ordering::Relaxed),
+            peer: peer.name.clone(),
+            hidden,
+            tx,
+            book: Mutex::new(ConnBook::default()),
+            ctrl: Mutex::new(Some(ctrl_tx)),
+        });
+        let waiters = {
+            let mut peers = self.peers.lock();
+            let prev = peers.insert(peer.name.clone(), PeerState::Up(conn.clone()));
+            match prev {
+                Some(PeerState::Pending(p)) => {
+                    *conn.book.lock() = p.book;
+                    for f in p.queue {
+                        let _ = conn.tx.send(f);
+                    }
+                    p.waiters
+                }
+                _ => vec![],
+            }
+        };
+        tracing::info!(parent: &node.inner.span, "connected to {} (creation {}){}", peer.name, peer.creation, if hidden { " (hidden)" } else { "" });
+        // NodeUp goes out before the first frame from the peer is read: watchers
+        // always see nodeup before any message over the new connection.
+        node.notify_node_event(&peer.name, hidden, None);
+        for w in waiters {
+            let _ = w.send(true);
+        }
+        if !hidden {
+            let others: Vec<NodeName> = self
+                .nodes(Some(false))
+                .into_iter()
+                .filter(|n| n != &peer.name)
+                .collect();
+            let _ = conn.tx.send(encode(&DistMsg::Peers(others)));
+        }
+        let sent = Arc::new(AtomicBool::new(true));
+        let (wfail_tx, wfail_rx) = oneshot::channel();
+        let writer_task = tokio::spawn(write_loop(writer, rx, sent.clone(), wfail_tx));
+        let n = node.clone();
+        tokio::spawn(
+            async move { run_conn(n, conn, reader, writer_task, sent, wfail_rx, ctrl_rx).await }
+                .instrument(node.inner.span.clone()),
+        );
+    }
+}
+
+async fn accept_loop(node: Node, mut listener: Listener) {
+    loop {
+        let Some((r, w)) = listener.accept().await else {
+            return;
+        };
+        let n = node.clone();
+        tokio::spawn(async move { accept_one(n, r, w).await }.instrument(node.inner.span.clone()));
+    }
+}
+
+async fn accept_one(node: Node, mut r: FrameReader, mut w: FrameWriter) {
+    let inner = &node.inner;
+    let me = Me {
+        name: &inner.name,
+        creation: inner.creation,
+        hidden: inner.config.hidden,
+        cookie: &inner.cookie,
+    };
+    let mut registered = None;
+    let mut stale = None;
+    let decide = |p: &Peer| {
+        let (d, s) = inner.dist.decide(&inner.name, p);
+        stale = s;
+        d
+    };
+    let res = tokio::time::timeout(
+        inner.config.setup_time,
+        handshake::accept(&me, &mut r, &mut w, decide, &mut registered),
+    )
+    .await;
+    if let Some(old) = stale {
+        // Close the previous incarnation's connection before the new one is up,
+        // so watchers see its NodeDown first.
+        let ctrl = old.ctrl.lock().take();
+        if let Some(ctrl) = ctrl {
+            let (tx, rx) = oneshot::channel();
+            if ctrl.send((NodeDownReason::ConnectionClosed, tx)).is_ok() {
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(1), rx).await;
+            }
+        }
+    }
+    match res {
+        Ok(Ok(peer)) => inner.dist.conn_up(&node, peer, r, w),
+        Ok(Err(e)) => {
+            log_failure(&node, registered.as_ref(), &e, false);
+            if let Some(p) = registered {
+                inner.dist.attempt_failed(&node, &p);
+            }
+        }
+        Err(_) => {
+            tracing::warn!(parent: &inner.span, "incoming connection{} did not complete its handshake within {:?}; closed",
+                registered.as_ref().map(|p| format!(" from {p}")).unwrap_or_default(), inner.config.setup_time);
+            if let Some(p) = registered {
+                inner.dist.attempt_failed(&node, &p);
+            }
+        }
+    }
+}
+
+async fn initiate(node: Node, peer: NodeName) {
+    let inner = &node.inner;
+    let me = Me {
+        name: &inner.name,
+        creation: inner.creation,
+        hidden: inner.config.hidden,
+        cookie: &inner.cookie,
+    };
+    let attempt = async {
+        let (mut r, mut w) = inner
+            .dist
+            .transport
+            .connect(&inner.name, &peer)
+            .await
+            .map_err(HsError::Io)?;
+        let p = handshake::initiate(&me, &peer, &mut r, &mut w).await?;
+        Ok::<_, HsError>((p, r, w))
+    };
+    match tokio::time::timeout(inner.config.setup_time, attempt).await {
+        Ok(Ok((p, r, w))) => inner.dist.conn_up(&node, p, r, w),
+        Ok(Err(HsError::Refused(Refusal::Simultaneous))) => {
+            // The peer's own connection to us wins; give it the set-up time to arrive.
+            let deadline = tokio::time::Instant::now() + inner.config.setup_time;
+            while tokio::time::Instant::now() < deadline {
+                if !matches!(
+                    inner.dist.peers.lock().get(&peer),
+                    Some(PeerState::Pending(_))
+                ) {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            inner.dist.attempt_failed(&node, &peer);
+        }
+        Ok(Err(e)) => {
+            log_failure(&node, Some(&peer), &e, true);
+            inner.dist.attempt_failed(&node, &peer);
+        }
+        Err(_) => {
+            tracing::warn!(parent: &inner.span, "connecting to {peer} timed out after {:?} (is it paused, or the network cut?)", inner.config.setup_time);
+            inner.dist.attempt_failed(&node, &peer);
+        }
+    }
+}
+
+fn log_failure(node: &Node, peer: Option<&NodeName>, e: &HsError, outgoing: bool) {
+    let who = peer
+        .map(|p| p.to_string())
+        .unwrap_or_else(|| "an unknown node".into());
+    let span = &node.inner.span;
+    match e {
+        HsError::BadCookie => {
+            tracing::error!(parent: span, "connection {} {who} refused: {e}", if outgoing { "to" } else { "from" })
+        }
+        HsError::Refused(Refusal::AlreadyConnected) => {}
+        HsError::Io(io) if outgoing => {
+            tracing::warn!(parent: span, "cannot connect to {who}: {io} (is it running? same port mapper?)")
+        }
+        _ => {
+            tracing::warn!(parent: span, "connection {} {who} failed: {e}", if outgoing { "to" } else { "from" })
+        }
+    }
+}
+
+async fn write_loop(
+    mut w: FrameWriter,
+    mut rx: mpsc::UnboundedReceiver<Vec<u8>>,
+    sent: Arc<AtomicBool>,
+    failed: oneshot::Sender<()>,
+) {
+    while let Some(frame) = rx.recv().await {
+        let mut ok = w.write(&frame).await.is_ok();
+        let mut batch = 0;
+        while ok && batch < 1024 {
+            match rx.try_recv() {
+                Ok(f) => ok = w.write(&f).await.is_ok(),
+                Err(_) => break,
+            }
+            batch += 1;
+        }
+        if !ok || w.flush().await.is_err() {
+            let _ = failed.send(());
+            return;
+        }
+        sent.store(true, Ordering::Relaxed);
+    }
+}
+
+async fn run_conn(
+    node: Node,
+    conn: Arc<Conn>,
+    mut reader: FrameReader,
+    writer_task: JoinHandle<()>,
+    sent: Arc<AtomicBool>,
+    mut writer_failed: oneshot::Receiver<()>,
+    mut ctrl: oneshot::Receiver<(NodeDownReason, oneshot::Sender<()>)>,
+) {
+    let inner = &node.inner;
+    let interval = inner.config.tick_interval();
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let intensity = inner.config.tick_intensity;
+    let max_frame = inner.config.max_frame;
+    let mut silent = 0u32;
+    let mut heard = false;
+    let mut done = None;
+    let reason = loop {
+        tokio::select! {
+            biased;
+            r = &mut ctrl => match r {
+                Ok((why, d)) => { done = Some(d); break why; }
+                Err(_) => break NodeDownReason::Disconnect,
+            },
+            _ = &mut writer_failed => break NodeDownReason::ConnectionClosed,
+            f = reader.recv(max_frame) => match f {
+                Ok(Some(bytes)) => {
+                    heard = true;
+                    match postcard::from_bytes::<DistMsg>(&bytes) {
+                        Ok(msg) => {
+                            if let Some(t) = &inner.trace {
+                                let (from, to, ty) = msg.trace_fields();
+                                t.record("recv", &conn.peer, &inner.name, msg.kind(), from, to, ty, bytes.len());
+                            }
+                            if let DistMsg::Peers(list) = &msg {
+                                mesh_with(&node, list);
+                            }
+                            node.handle_dist(msg, &conn.book);
+                        }
+                        Err(e) => {
+                            tracing::error!(parent: &inner.span, "malformed frame from {} ({e}); closing the connection", conn.peer);
+                            break NodeDownReason::ConnectionClosed;
+                        }
+                    }
+                }
+                Ok(None) => break NodeDownReason::ConnectionClosed,
+                Err(e) => {
+                    tracing::debug!(parent: &inner.span, "connection to {} broke: {e}", conn.peer);
+                    break NodeDownReason::ConnectionClosed;
+                }
+            },
+            _ = ticker.tick() => {
+                if heard { silent = 0; } else { silent += 1; }
+                heard = false;
+                if silent >= intensity {
+                    break NodeDownReason::TickTimeout;
+                }
+                if !sent.swap(false, Ordering::Relaxed) {
+                    let _ = conn.tx.send(encode(&DistMsg::Tick));
+                }
+            }
+        }
+    };
+    writer_task.abort();
+    drop(reader);
+    let book = {
+        let mut peers = inner.dist.peers.lock();
+        if matches!(peers.get(&conn.peer), Some(PeerState::Up(c)) if c.id == conn.id) {
+            peers.remove(&conn.peer);
+        }
+        std::mem::take(&mut *conn.book.lock())
+    };
+    match reason {
+        NodeDownReason::TickTimeout => {
+            tracing::warn!(parent: &inner.span, "node {} down: no sign of life for {:?} (net_ticktime)", conn.peer, inner.config.net_ticktime)
+        }
+        r => tracing::info!(parent: &inner.span, "node {} down: {r}", conn.peer),
+    }
+    node.notify_node_event(&conn.peer, conn.hidden, Some(reason));
+    node.connection_lost(book);
+    if let Some(d) = done {
+        let _ = d.send(());
+    }
+}
+
+/// Connects to the visible nodes a new peer knows and we do not: the transitive mesh.
+fn mesh_with(node: &Node, list: &[NodeName]) {
+    if node.is_hidden() {
+        return;
+    }
+    for n in list {
+        if n == &node.inner.name {
+            continue;
+        }
+        let known = node.inner.dist.peers.lock().contains_key(n);
+        if !known {
+            let node = node.clone();
+            let n = n.clone();
+            tokio::spawn(async move {
+                node.connect(&n).await;
+            });
+        }
+    }
+}

@@ -1,0 +1,578 @@
+//! Monitors, links, exit signals and call plumbing, local and remote.
+//!
+//! The rule that keeps this correct: a relation is recorded on *both* ends, and
+//! for a remote end also in the connection's book ([`ConnBook`]), so that when a
+//! connection dies every monitor through it fires `Down(NoConnection)` and every
+//! link through it delivers an exit signal `NoConnection` — exactly once.
+
+use super::{Entry, ExitKind, Node, SlotEvent};
+use crate::dist::{ConnBook, DistMsg};
+use crate::exit::ExitReason;
+use crate::message::Payload;
+use crate::pid::{Pid, Ref};
+use crate::process::{Down, Exit, ProcShared, ReplyBody, ReplyTo, Signal, Target};
+use crate::Dest;
+use std::sync::Arc;
+
+impl Node {
+    // ---------------------------------------------------------------- monitors
+
+    /// Sets a monitor from local process `watcher` on `dest`; returns its reference.
+    pub(crate) fn monitor(&self, watcher: &Arc<ProcShared>, dest: Dest) -> Ref {
+        let mref = self.make_ref();
+        self.monitor_with_ref(&watcher.pid, Some(watcher), dest, mref.clone());
+        mref
+    }
+
+    /// `watcher_proc` is `None` for call slots (they keep no monitor table).
+    pub(crate) fn monitor_with_ref(
+        &self,
+        watcher: &Pid,
+        watcher_proc: Option<&Arc<ProcShared>>,
+        dest: Dest,
+        mref: Ref,
+    ) {
+        let (target, remote) = match dest {
+            Dest::Pid(p) => {
+                let remote = p.node != self.inner.name;
+                (Target::Pid(p), remote)
+            }
+            Dest::Name(n) => (Target::Name(n, self.inner.name.clone()), false),
+            Dest::Remote(n, node) => {
+                let remote = node != self.inner.name;
+                (Target::Name(n, node), remote)
+            }
+        };
+        if !remote {
+            let resolved = match &target {
+                Target::Pid(p) => self.local_proc(p),
+                Target::Name(n, _) => self.whereis(n).and_then(|p| self.local_proc(&p)),
+            };
+            let added = resolved.as_ref().is_some_and(|t| {
+                let mut st = t.state.lock();
+                if st.alive {
+                    st.rel().monitored_by.insert(mref.clone(), watcher.clone());
+                }
+                st.alive
+            });
+            let local_id = resolved.as_ref().map(|t| t.pid.id);
+            if let Some(w) = watcher_proc {
+                w.state
+                    .lock()
+                    .rel()
+                    .monitoring
+                    .insert(mref.clone(), (target, local_id.filter(|_| added)));
+            }
+            if !added {
+                self.deliver_down_local(watcher, &mref, ExitReason::NoProc);
+            }
+            return;
+        }
+        if let Some(w) = watcher_proc {
+            w.state
+                .lock()
+                .rel()
+                .monitoring
+                .insert(mref.clone(), (target.clone(), None));
+        }
+        let node = match &target {
+            Target::Pid(p) => p.node.clone(),
+            Target::Name(_, n) => n.clone(),
+        };
+        let w = watcher.clone();
+        let r = mref.clone();
+        self.inner.dist.send(
+            self,
+            &node,
+            DistMsg::Monitor {
+                watcher: watcher.clone(),
+                target,
+                mref,
+            },
+            move |book| {
+                book.out_monitors.insert(r, w);
+            },
+        );
+    }
+
+    /// Removes a monitor held by `watcher`. Returns true if it was still active.
+    /// Any `Down` for it already in the mailbox is removed too (demonitor + flush).
+    pub(crate) fn demonitor(&self, watcher: &Arc<ProcShared>, mref: &Ref) -> bool {
+        let entry = watcher.state.lock().rel().monitoring.remove(mref);
+        watcher
+            .mailbox
+            .retain(|s| !matches!(s, Signal::Down(d) if &d.mref == mref));
+        match entry {
+            Some((target, local_id)) => {
+                self.drop_monitor_at_target(mref, &target, local_id);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Tells the monitored side to forget a monitor (the watcher is gone or demonitored).
+    pub(crate) fn drop_monitor_at_target(
+        &self,
+        mref: &Ref,
+        target: &Target,
+        local_id: Option<u64>,
+    ) {
+        if let Some(id) = local_id {
+            if let Some(t) = self.local_proc_by_id(id) {
+                t.state.lock().rel().monitored_by.remove(mref);
+            }
+            return;
+        }
+        let node = match target {
+            Target::Pid(p) => &p.node,
+            Target::Name(_, n) => n,
+        };
+        if *node == self.inner.name {
+            return;
+        }
+        let r = mref.clone();
+        self.inner.dist.send_if_connected(
+            node,
+            DistMsg::Demonitor { mref: mref.clone() },
+            move |book| {
+                book.out_monitors.remove(&r);
+            },
+        );
+    }
+
+    /// A monitored local process ended: tell its watcher (local or remote).
+    pub(crate) fn send_down(&self, watcher: &Pid, mref: Ref, reason: ExitReason) {
+        if watcher.node == self.inner.name {
+            self.deliver_down_local(watcher, &mref, reason);
+        } else {
+            let r = mref.clone();
+            let node = watcher.node.clone();
+            self.inner.dist.send_if_connected(
+                &node,
+                DistMsg::Down {
+                    watcher: watcher.clone(),
+                    mref,
+                    reason,
+                },
+                move |book| {
+                    book.in_monitors.remove(&r);
+                },
+            );
+        }
+    }
+
+    /// Delivers a `Down` to a local watcher, if it still holds the monitor.
+    pub(crate) fn deliver_down_local(&self, watcher: &Pid, mref: &Ref, reason: ExitReason) {
+        if watcher.creation != self.inner.creation {
+            return;
+        }
+        let entry = self.inner.procs.read().get(&watcher.id).cloned();
+        match entry {
+            Some(Entry::Proc(p)) => {
+                let target = p
+                    .state
+                    .lock()
+                    .relations
+                    .as_mut()
+                    .and_then(|r| r.monitoring.remove(mref));
+                if let Some((target, _)) = target {
+                    p.mailbox.push(Signal::Down(Down {
+                        mref: mref.clone(),
+                        target,
+                        reason,
+                    }));
+                }
+            }
+            Some(Entry::Slot(s)) => s.fire(SlotEvent::Down(reason)),
+            None => {}
+        }
+    }
+
+    // ---------------------------------------------------------------- links
+
+    /// Links local process `me` with `other` (local or remote).
+    pub(crate) fn link(&self, me: &Arc<ProcShared>, other: Pid) {
+        if other == me.pid {
+            return;
+        }
+        if other.node == self.inner.name {
+            let linked = self.local_proc(&other).is_some_and(|o| {
+                let mut st = o.state.lock();
+                if st.alive {
+                    st.rel().links.insert(me.pid.clone());
+                }
+                st.alive
+            });
+            if linked {
+                me.state.lock().rel().links.insert(other);
+            } else {
+                self.deliver_exit_local(&me.pid, other, ExitReason::NoProc, ExitKind::LinkFailed);
+            }
+            return;
+        }
+        me.state.lock().rel().links.insert(other.clone());
+        let key = (me.pid.id, other.clone());
+        let node = other.node.clone();
+        self.inner.dist.send(
+            self,
+            &node,
+            DistMsg::Link {
+                from: me.pid.clone(),
+                to: other,
+            },
+            move |book| {
+                book.links.insert(key);
+            },
+        );
+    }
+
+    /// Removes a link between local `me` and `other`.
+    pub(crate) fn unlink(&self, me: &Arc<ProcShared>, other: &Pid) {
+        me.state.lock().rel().links.remove(other);
+        if other.node == self.inner.name {
+            if let Some(o) = self.local_proc(other) {
+                o.state.lock().rel().links.remove(&me.pid);
+            }
+            return;
+        }
+        let key = (me.pid.id, other.clone());
+        self.inner.dist.send_if_connected(
+            &other.node,
+            DistMsg::Unlink {
+                from: me.pid.clone(),
+                to: other.clone(),
+            },
+            move |book| {
+                book.links.remove(&key);
+            },
+        );
+    }
+
+    /// Sends an exit signal from `from` to `to`, wherever `to` lives.
+    pub(crate) fn exit_signal(&self, from: Pid, to: &Pid, reason: ExitReason, kind: ExitKind) {
+        if to.node == self.inner.name {
+            self.deliver_exit_local(to, from, reason, kind);
+            return;
+        }
+        let key = (from.id, to.clone());
+        self.inner.dist.send_if_connected(
+            &to.node.clone(),
+            DistMsg::Exit {
+                from,
+                to: to.clone(),
+                reason,
+                kind,
+            },
+            move |book| {
+                if kind == ExitKind::Link {
+                    book.links.remove(&key);
+                }
+            },
+        );
+    }
+
+    /// Applies an exit signal to a local process, following Erlang's rules.
+    pub(crate) fn deliver_exit_local(
+        &self,
+        to: &Pid,
+        from: Pid,
+        reason: ExitReason,
+        kind: ExitKind,
+    ) {
+        let Some(p) = self.local_proc(to) else { return };
+        {
+            let mut st = p.state.lock();
+            if !st.alive {
+                return;
+            }
+            if kind == ExitKind::Link && !st.rel().links.remove(&from) {
+                return; // unlinked in the meantime: the signal no longer applies
+            }
+        }
+        if kind == ExitKind::Exit2 && reason == ExitReason::Kill {
+            p.kill(ExitReason::Killed);
+        } else if p.traps_exits() {
+            p.mailbox.push(Signal::Exit(Exit { from, reason }));
+        } else if reason == ExitReason::Normal {
+            if kind == ExitKind::Exit2 && from == p.pid {
+                p.kill(ExitReason::Normal);
+            }
+        } else {
+            p.kill(reason);
+        }
+    }
+
+    // ---------------------------------------------------------------- calls
+
+    /// Sends a call from reply slot `slot` to `dest`, monitoring the server for the
+    /// duration of the call (so its death or its node's loss ends the call at once).
+    pub(crate) fn start_call(&self, slot: &Pid, dest: Dest, payload: Payload) {
+        let mref = Node::slot_ref(slot);
+        match dest {
+            Dest::Pid(p) if p.node == self.inner.name => {
+                self.deliver_call_local(Some(&p), None, slot, payload)
+            }
+            Dest::Name(n) => self.deliver_call_local(None, Some(&n), slot, payload),
+            Dest::Remote(n, node) if node == self.inner.name => {
+                self.deliver_call_local(None, Some(&n), slot, payload)
+            }
+            Dest::Pid(p) => {
+                let node = p.node.clone();
+                let s = slot.clone();
+                self.inner.dist.send(
+                    self,
+                    &node,
+                    DistMsg::Call {
+                        to: p,
+                        reply_to: slot.clone(),
+                        payload,
+                    },
+                    move |book| {
+                        book.out_monitors.insert(mref, s);
+                    },
+                );
+            }
+            Dest::Remote(n, node) => {
+                let s = slot.clone();
+                self.inner.dist.send(
+                    self,
+                    &node,
+                    DistMsg::RegCall {
+                        to: n,
+                        reply_to: slot.clone(),
+                        payload,
+                    },
+                    move |book| {
+                        book.out_monitors.insert(mref, s);
+                    },
+                );
+            }
+        }
+    }
+
+    /// Delivers a call from a local caller to a local server, or answers `NoProc`.
+    fn deliver_call_local(
+        &self,
+        pid: Option<&Pid>,
+        name: Option<&str>,
+        slot: &Pid,
+        payload: Payload,
+    ) {
+        let server = match (pid, name) {
+            (Some(p), _) => self.local_proc(p),
+            (None, Some(n)) => self.whereis(n).and_then(|p| self.local_proc(&p)),
+            _ => None,
+        };
+        let mref = Node::slot_ref(slot);
+        let accepted = server.as_ref().is_some_and(|s| {
+            let mut st = s.state.lock();
+            if st.alive {
+                st.rel().monitored_by.insert(mref.clone(), slot.clone());
+            }
+            st.alive
+        });
+        match server {
+            Some(s) if accepted => {
+                let reply_to = ReplyTo {
+                    slot: slot.clone(),
+                    server: s.pid.clone(),
+                };
+                s.mailbox.push(Signal::Call(reply_to, payload));
+            }
+            _ => self.send_down(slot, mref, ExitReason::NoProc),
+        }
+    }
+
+    /// Sends a call's reply and ends the server's monitor for that call.
+    pub(crate) fn send_reply(&self, to: &ReplyTo, body: ReplyBody) {
+        let mref = Node::slot_ref(&to.slot);
+        if let Some(s) = self.local_proc(&to.server) {
+            if let Some(r) = s.state.lock().relations.as_mut() {
+                r.monitored_by.remove(&mref);
+            }
+        }
+        if to.slot.node == self.inner.name {
+            self.deliver_local(&to.slot, Signal::Reply(to.slot.clone(), body));
+        } else {
+            self.inner.dist.send_if_connected(
+                &to.slot.node.clone(),
+                DistMsg::Reply {
+                    to: to.slot.clone(),
+                    body,
+                },
+                move |book| {
+                    book.in_monitors.remove(&mref);
+                },
+            );
+        }
+    }
+
+    // ---------------------------------------------------------------- incoming frames
+
+    /// Acts on a frame received from a connected peer. `book` is that connection's book.
+    pub(crate) fn handle_dist(&self, msg: DistMsg, book: &parking_lot::Mutex<ConnBook>) {
+        match msg {
+            DistMsg::Tick | DistMsg::Peers(_) => {}
+            DistMsg::Send { to, from, payload } => {
+                if to.node == self.inner.name {
+                    self.deliver_local(&to, Signal::Message { from, payload });
+                }
+            }
+            DistMsg::RegSend { to, from, payload } => {
+                self.deliver_local_by_name(&to, Signal::Message { from, payload });
+            }
+            DistMsg::Cast { to, payload } => {
+                if to.node == self.inner.name {
+                    self.deliver_local(&to, Signal::Cast(payload));
+                }
+            }
+            DistMsg::RegCast { to, payload } => {
+                self.deliver_local_by_name(&to, Signal::Cast(payload));
+            }
+            DistMsg::Call {
+                to,
+                reply_to,
+                payload,
+            } => {
+                let to = (to.node == self.inner.name).then_some(to);
+                self.incoming_call(to.as_ref(), None, &reply_to, payload, book);
+            }
+            DistMsg::RegCall {
+                to,
+                reply_to,
+                payload,
+            } => {
+                self.incoming_call(None, Some(&to), &reply_to, payload, book);
+            }
+            DistMsg::Reply { to, body } => {
+                book.lock().out_monitors.remove(&Node::slot_ref(&to));
+                self.deliver_local(&to, Signal::Reply(to.clone(), body));
+            }
+            DistMsg::Monitor {
+                watcher,
+                target,
+                mref,
+            } => {
+                let resolved = match &target {
+                    Target::Pid(p) => self.local_proc(p),
+                    Target::Name(n, _) => self.whereis(n).and_then(|p| self.local_proc(&p)),
+                };
+                let added = resolved.as_ref().is_some_and(|t| {
+                    let mut st = t.state.lock();
+                    if st.alive {
+                        st.rel().monitored_by.insert(mref.clone(), watcher.clone());
+                    }
+                    st.alive
+                });
+                match resolved {
+                    Some(t) if added => {
+                        book.lock().in_monitors.insert(mref, t.pid.id);
+                    }
+                    _ => self.send_down(&watcher, mref, ExitReason::NoProc),
+                }
+            }
+            DistMsg::Demonitor { mref } => {
+                let id = book.lock().in_monitors.remove(&mref);
+                if let Some(t) = id.and_then(|id| self.local_proc_by_id(id)) {
+                    t.state.lock().rel().monitored_by.remove(&mref);
+                }
+            }
+            DistMsg::Down {
+                watcher,
+                mref,
+                reason,
+            } => {
+                book.lock().out_monitors.remove(&mref);
+                self.deliver_down_local(&watcher, &mref, reason);
+            }
+            DistMsg::Link { from, to } => {
+                let linked = self.local_proc(&to).is_some_and(|t| {
+                    let mut st = t.state.lock();
+                    if st.alive {
+                        st.rel().links.insert(from.clone());
+                    }
+                    st.alive
+                });
+                if linked {
+                    book.lock().links.insert((to.id, from));
+                } else {
+                    self.exit_signal(to, &from, ExitReason::NoProc, ExitKind::LinkFailed);
+                }
+            }
+            DistMsg::Unlink { from, to } => {
+                book.lock().links.remove(&(to.id, from.clone()));
+                if let Some(t) = self.local_proc(&to) {
+                    t.state.lock().rel().links.remove(&from);
+                }
+            }
+            DistMsg::Exit {
+                from,
+                to,
+                reason,
+                kind,
+            } => {
+                if kind == ExitKind::Link {
+                    book.lock().links.remove(&(to.id, from.clone()));
+                }
+                self.deliver_exit_local(&to, from, reason, kind);
+            }
+        }
+    }
+
+    /// A call from a remote caller. The monitor is recorded in the book *before*
+    /// the server can see the call, so a fast reply always finds it to remove.
+    fn incoming_call(
+        &self,
+        pid: Option<&Pid>,
+        name: Option<&str>,
+        slot: &Pid,
+        payload: Payload,
+        book: &parking_lot::Mutex<ConnBook>,
+    ) {
+        let server = match (pid, name) {
+            (Some(p), _) => self.local_proc(p),
+            (None, Some(n)) => self.whereis(n).and_then(|p| self.local_proc(&p)),
+            _ => None,
+        };
+        let mref = Node::slot_ref(slot);
+        let accepted = server.as_ref().is_some_and(|s| {
+            let mut st = s.state.lock();
+            if st.alive {
+                st.rel().monitored_by.insert(mref.clone(), slot.clone());
+            }
+            st.alive
+        });
+        match server {
+            Some(s) if accepted => {
+                book.lock().in_monitors.insert(mref, s.pid.id);
+                let reply_to = ReplyTo {
+                    slot: slot.clone(),
+                    server: s.pid.clone(),
+                };
+                s.mailbox.push(Signal::Call(reply_to, payload));
+            }
+            _ => self.send_down(slot, mref, ExitReason::NoProc),
+        }
+    }
+
+    /// A connection is gone: fire everything its book recorded.
+    pub(crate) fn connection_lost(&self, book: ConnBook) {
+        for (mref, watcher) in book.out_monitors {
+            self.deliver_down_local(&watcher, &mref, ExitReason::NoConnection);
+        }
+        for (mref, id) in book.in_monitors {
+            if let Some(t) = self.local_proc_by_id(id) {
+                t.state.lock().rel().monitored_by.remove(&mref);
+            }
+        }
+        for (local_id, remote) in book.links {
+            let to = Pid {
+                node: self.inner.name.clone(),
+                creation: self.inner.creation,
+                id: local_id,
+            };
+            self.deliver_exit_local(&to, remote, ExitReason::NoConnection, ExitKind::Link);
+        }
+    }
+}
