@@ -36,13 +36,16 @@ pub(crate) struct ConnBook {
     pub(crate) links: FxHashSet<(u64, Pid)>,
 }
 
+/// Asks a connection task to close with a reason; it answers once cleaned up.
+type CloseRequest = oneshot::Sender<(NodeDownReason, oneshot::Sender<()>)>;
+
 pub(crate) struct Conn {
     id: u64,
     peer: NodeName,
     hidden: bool,
     tx: mpsc::UnboundedSender<Vec<u8>>,
     pub(crate) book: Mutex<ConnBook>,
-    ctrl: Mutex<Option<oneshot::Sender<(NodeDownReason, oneshot::Sender<()>)>>>,
+    ctrl: Mutex<Option<CloseRequest>>,
 }
 
 struct Pending {

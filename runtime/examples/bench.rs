@@ -1,0 +1,200 @@
+//! Runtime benchmark: `cargo run --release -p netsplit --example bench`.
+//!
+//! Starts a peer node as a second OS process on loopback and prints one
+//! `name value` line per figure:
+//!
+//! - `call_rtt_p50_us`, `call_rtt_p99_us`: 50k sequential calls to a registered
+//!   GenServer on the peer;
+//! - `cast_throughput_msgs_per_s`: 1M casts from one sender to one registered
+//!   server on the peer, drained by a final call;
+//! - `spawn_100k_ms`, `bytes_per_process`: 100k idle local processes (resident
+//!   memory growth / 100k);
+//! - `nodedown_fanout_10k_ms`: 10k local processes each monitoring one process on
+//!   the peer; time from the peer's SIGKILL until all 10k have `Down(NoConnection)`.
+
+use netsplit::gen_server::{self, CallResponse, Caller, Flow, GenServer};
+use netsplit::portmap::PortMapper;
+use netsplit::{Ctx, Dest, ExitReason, Node, NodeConfig, NodeName, Signal};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const PEER_ENV: &str = "NETSPLIT_BENCH_PEER";
+
+struct Sink {
+    casts: u64,
+}
+
+impl GenServer for Sink {
+    type Call = u64;
+    type Reply = u64;
+    type Cast = u64;
+    type Info = ();
+    async fn handle_call(&mut self, n: u64, _: Caller<u64>, _: &Ctx) -> CallResponse<u64> {
+        CallResponse::Reply(if n == u64::MAX { self.casts } else { n })
+    }
+    async fn handle_cast(&mut self, _: u64, _: &Ctx) -> Flow {
+        self.casts += 1;
+        Flow::Continue
+    }
+}
+
+fn main() {
+    if let Ok(portmap) = std::env::var(PEER_ENV) {
+        return peer(&portmap);
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(bench());
+}
+
+fn peer(portmap: &str) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        netsplit::lifecycle::watch_pid(std::os::unix::process::parent_id() as i32);
+        let mut cfg = NodeConfig::new(NodeName::new("peer@127.0.0.1").unwrap()).cookie("bench");
+        cfg.portmap.addr = Some(portmap.parse().unwrap());
+        let node = Node::start(cfg).await.unwrap();
+        gen_server::start(&node, Sink { casts: 0 }, Some("sink"))
+            .await
+            .unwrap();
+        let target = node.spawn(|ctx| async move {
+            for _ in 0.. {
+                ctx.recv().await;
+            }
+        });
+        node.register("target", &target).unwrap();
+        println!("ready");
+        std::future::pending::<()>().await;
+    });
+}
+
+fn rss_bytes() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: usize = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+async fn bench() {
+    let pm = PortMapper::bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .env(PEER_ENV, pm.addr().to_string())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start peer");
+    {
+        use std::io::BufRead;
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "ready", "peer did not start");
+    }
+    let mut cfg = NodeConfig::new(NodeName::new("bench@127.0.0.1").unwrap()).cookie("bench");
+    cfg.portmap.addr = Some(pm.addr());
+    let node = Node::start(cfg).await.unwrap();
+    let peer = NodeName::new("peer@127.0.0.1").unwrap();
+    assert!(node.connect(&peer).await, "cannot connect to the peer");
+    let sink = Dest::Remote("sink".into(), peer.clone());
+
+    // Calls.
+    let t = Duration::from_secs(5);
+    for i in 0..2_000u64 {
+        let _: u64 = gen_server::call(&node, sink.clone(), &i, t).await.unwrap();
+    }
+    let mut rtts = Vec::with_capacity(50_000);
+    for i in 0..50_000u64 {
+        let t0 = Instant::now();
+        let r: u64 = gen_server::call(&node, sink.clone(), &i, t).await.unwrap();
+        rtts.push(t0.elapsed());
+        assert_eq!(r, i);
+    }
+    rtts.sort();
+    println!(
+        "call_rtt_p50_us {:.1}",
+        rtts[rtts.len() / 2].as_secs_f64() * 1e6
+    );
+    println!(
+        "call_rtt_p99_us {:.1}",
+        rtts[rtts.len() * 99 / 100].as_secs_f64() * 1e6
+    );
+
+    // Casts, drained by a call (messages between two processes stay ordered).
+    const CASTS: u64 = 1_000_000;
+    let t0 = Instant::now();
+    for i in 0..CASTS {
+        gen_server::cast(&node, sink.clone(), &i).unwrap();
+    }
+    let got: u64 = gen_server::call(&node, sink.clone(), &u64::MAX, Duration::from_secs(120))
+        .await
+        .unwrap();
+    let el = t0.elapsed();
+    assert_eq!(got, CASTS);
+    println!(
+        "cast_throughput_msgs_per_s {:.0}",
+        CASTS as f64 / el.as_secs_f64()
+    );
+
+    // Spawning idle processes.
+    const N: usize = 100_000;
+    let before = rss_bytes();
+    let t0 = Instant::now();
+    let mut pids = Vec::with_capacity(N);
+    for _ in 0..N {
+        pids.push(node.spawn(|ctx| async move {
+            ctx.recv().await;
+        }));
+    }
+    tokio::task::yield_now().await;
+    let el = t0.elapsed();
+    let grown = rss_bytes().saturating_sub(before);
+    println!("spawn_100k_ms {:.1}", el.as_secs_f64() * 1e3);
+    println!("bytes_per_process {}", grown / N);
+    for p in &pids {
+        node.exit(p, ExitReason::Kill);
+    }
+    drop(pids);
+
+    // NodeDown fan-out.
+    const W: usize = 10_000;
+    let downs = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(tokio::sync::Notify::new());
+    let armed = Arc::new(AtomicUsize::new(0));
+    for _ in 0..W {
+        let (downs, done, armed) = (downs.clone(), done.clone(), armed.clone());
+        let peer = peer.clone();
+        node.spawn(move |ctx| async move {
+            ctx.monitor(("target", &peer));
+            armed.fetch_add(1, Ordering::Relaxed);
+            if let Signal::Down(d) = ctx.recv().await {
+                assert_eq!(d.reason, ExitReason::NoConnection);
+                if downs.fetch_add(1, Ordering::AcqRel) + 1 == W {
+                    done.notify_one();
+                }
+            }
+        });
+    }
+    while armed.load(Ordering::Relaxed) < W {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Make sure every monitor reached the peer before it dies.
+    let _: u64 = gen_server::call(&node, sink.clone(), &1u64, t)
+        .await
+        .unwrap();
+    let t0 = Instant::now();
+    child.kill().unwrap();
+    tokio::time::timeout(Duration::from_secs(30), done.notified())
+        .await
+        .expect("not every Down arrived");
+    println!(
+        "nodedown_fanout_10k_ms {:.1}",
+        t0.elapsed().as_secs_f64() * 1e3
+    );
+    let _ = child.wait();
+    node.stop().await;
+}
