@@ -44,7 +44,8 @@ fn main() {
         return peer(&portmap);
     }
     let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(bench());
+    // Run on a worker thread, as processes do (block_on runs outside the worker pool).
+    rt.block_on(async { tokio::spawn(bench()).await.expect("bench task") });
 }
 
 fn peer(portmap: &str) {

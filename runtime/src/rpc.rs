@@ -138,6 +138,40 @@ impl Node {
             .insert((module.into(), fun.into()), wrapped);
     }
 
+    /// True if `module:fun` is registered as spawnable on this node.
+    pub(crate) fn has_spawnable(&self, module: &str, fun: &str) -> bool {
+        self.inner
+            .rpc
+            .spawns
+            .read()
+            .contains_key(&(module.to_string(), fun.to_string()))
+    }
+
+    /// Spawns the registered spawnable `module:fun` here with encoded `args`,
+    /// linked to `link` (supervisors keep children's arguments encoded).
+    pub(crate) fn spawn_registered(
+        &self,
+        module: &str,
+        fun: &str,
+        args: Payload,
+        link: Option<Pid>,
+    ) -> Result<Pid, ExitReason> {
+        let f = self
+            .inner
+            .rpc
+            .spawns
+            .read()
+            .get(&(module.to_string(), fun.to_string()))
+            .cloned();
+        match f {
+            Some(f) => f(self, args, link),
+            None => Err(ExitReason::error(format!(
+                "undefined spawnable {module}:{fun} on {}",
+                self.name()
+            ))),
+        }
+    }
+
     /// Spawns with a link to a (possibly remote) pid, for remote `spawn_link`.
     fn spawn_remote_linked<F, Fut>(&self, body: F, link: Option<Pid>) -> Pid
     where

@@ -46,6 +46,9 @@ pub(crate) struct NodeInner {
     pub(crate) trace: Option<crate::trace::Tracer>,
     pub(crate) span: tracing::Span,
     stopped: AtomicBool,
+    /// Values that cannot travel in a message (closures) on their way between
+    /// two processes of this node; see [`Node::handoff_put`].
+    handoff: Mutex<FxHashMap<u64, Box<dyn std::any::Any + Send>>>,
 }
 
 /// A process-table entry: a process, or a call's one-shot reply slot.
@@ -159,6 +162,7 @@ impl Node {
                 trace,
                 span,
                 stopped: AtomicBool::new(false),
+                handoff: Mutex::new(FxHashMap::default()),
                 config,
             }),
         };
@@ -646,6 +650,19 @@ impl Node {
         }
         self.inner.dist.stop().await;
         tokio::task::yield_now().await;
+    }
+
+    /// Parks a local value (say, a closure) under a fresh key, so a message can
+    /// carry the key to a process of this node that takes the value back.
+    pub(crate) fn handoff_put(&self, value: Box<dyn std::any::Any + Send>) -> u64 {
+        let key = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        self.inner.handoff.lock().insert(key, value);
+        key
+    }
+
+    /// Takes a parked value back (once).
+    pub(crate) fn handoff_take(&self, key: u64) -> Option<Box<dyn std::any::Any + Send>> {
+        self.inner.handoff.lock().remove(&key)
     }
 
     /// Writes the ready file named by `NETSPLIT_READY_FILE`, if any: the grader's
