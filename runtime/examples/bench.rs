@@ -44,8 +44,7 @@ fn main() {
         return peer(&portmap);
     }
     let rt = tokio::runtime::Runtime::new().unwrap();
-    // Run on a worker thread, as processes do (block_on runs outside the worker pool).
-    rt.block_on(async { tokio::spawn(bench()).await.expect("bench task") });
+    rt.block_on(bench());
 }
 
 fn peer(portmap: &str) {
