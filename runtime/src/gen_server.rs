@@ -243,7 +243,7 @@ pub(crate) async fn start_opts<S: GenServer>(
     let (ack_tx, ack_rx) = tokio::sync::oneshot::channel();
     let name = name.map(str::to_string);
     let p = parent.clone();
-    let pid = node.spawn_opts(
+    node.spawn_opts(
         move |ctx| async move {
             if let Some(n) = &name {
                 if let Err(e) = ctx.register(n) {
@@ -270,7 +270,6 @@ pub(crate) async fn start_opts<S: GenServer>(
         Ok(r) => r,
         Err(_) => {
             // The process died before acking: killed or panicked in init.
-            let _ = pid;
             Err(ServerStartError::InitFailed(ExitReason::error(
                 "the server died during init",
             )))
@@ -433,6 +432,7 @@ impl Node {
         let mref = Node::slot_ref(slot);
         let r = mref.clone();
         self.inner.dist.send_if_connected(
+            self,
             target,
             crate::dist::DistMsg::Demonitor { mref },
             move |book| {

@@ -26,7 +26,7 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -92,8 +92,6 @@ async fn read_line(
     }
     Ok(Some(String::from_utf8_lossy(&line).trim().to_string()))
 }
-
-use tokio::io::AsyncReadExt;
 
 async fn serve_one(stream: TcpStream, table: Table, id: u64) {
     let (rd, mut wr) = stream.into_split();

@@ -155,20 +155,12 @@ impl Node {
         fun: &str,
         args: Payload,
         link: Option<Pid>,
-    ) -> Result<Pid, ExitReason> {
-        let f = self
-            .inner
-            .rpc
-            .spawns
-            .read()
-            .get(&(module.to_string(), fun.to_string()))
-            .cloned();
+    ) -> Result<Pid, BadRpc> {
+        let key = (module.to_string(), fun.to_string());
+        let f = self.inner.rpc.spawns.read().get(&key).cloned();
         match f {
-            Some(f) => f(self, args, link),
-            None => Err(ExitReason::error(format!(
-                "undefined spawnable {module}:{fun} on {}",
-                self.name()
-            ))),
+            Some(f) => f(self, args, link).map_err(BadRpc::Exit),
+            None => Err(BadRpc::Undef(key.0, key.1)),
         }
     }
 
@@ -195,16 +187,22 @@ pub(crate) fn start_server(node: &Node) {
     let _ = node.register(REX, &pid);
 }
 
+/// The rpc server: serves calls (answered) and casts (not answered).
 async fn rex(ctx: crate::Ctx) -> ExitReason {
     loop {
-        let Signal::Call(reply_to, payload) = ctx.recv().await else {
-            continue;
+        let (reply_to, payload) = match ctx.recv().await {
+            Signal::Call(reply_to, payload) => (Some(reply_to), payload),
+            Signal::Cast(payload) => (None, payload),
+            _ => continue,
         };
         let node = ctx.node().clone();
         let req: Request = match payload.decode() {
             Ok(r) => r,
             Err(e) => {
-                node.send_reply(&reply_to, ReplyBody::BadRequest(e));
+                match &reply_to {
+                    Some(r) => node.send_reply(r, ReplyBody::BadRequest(e)),
+                    None => tracing::warn!("rex dropped a cast: {e}"),
+                }
                 continue;
             }
         };
@@ -218,10 +216,7 @@ async fn rex(ctx: crate::Ctx) -> ExitReason {
                     .get(&(module.clone(), fun.clone()))
                     .cloned();
                 let Some(f) = f else {
-                    node.send_reply(
-                        &reply_to,
-                        ReplyBody::Ok(Payload::encode(&Response::Undef(module, fun))),
-                    );
+                    respond(&node, reply_to.as_ref(), Response::Undef(module, fun));
                     continue;
                 };
                 // Each call runs in its own process: slow calls do not block
@@ -236,7 +231,7 @@ async fn rex(ctx: crate::Ctx) -> ExitReason {
                             Response::Exit(ExitReason::Error(crate::process::panic_message(&panic)))
                         }
                     };
-                    node.send_reply(&reply_to, ReplyBody::Ok(Payload::encode(&resp)));
+                    respond(&node, reply_to.as_ref(), resp);
                 });
             }
             Request::Spawn {
@@ -245,23 +240,21 @@ async fn rex(ctx: crate::Ctx) -> ExitReason {
                 args,
                 link,
             } => {
-                let f = node
-                    .inner
-                    .rpc
-                    .spawns
-                    .read()
-                    .get(&(module.clone(), fun.clone()))
-                    .cloned();
-                let resp = match f {
-                    None => Response::Undef(module, fun),
-                    Some(f) => match f(&node, args, link) {
-                        Ok(pid) => Response::Spawned(pid),
-                        Err(e) => Response::Exit(e),
-                    },
+                let resp = match node.spawn_registered(&module, &fun, args, link) {
+                    Ok(pid) => Response::Spawned(pid),
+                    Err(BadRpc::Undef(m, f)) => Response::Undef(m, f),
+                    Err(e) => Response::Exit(ExitReason::error(e)),
                 };
-                node.send_reply(&reply_to, ReplyBody::Ok(Payload::encode(&resp)));
+                respond(&node, reply_to.as_ref(), resp);
             }
         }
+    }
+}
+
+/// Answers a call; a cast gets no answer.
+fn respond(node: &Node, reply_to: Option<&crate::process::ReplyTo>, resp: Response) {
+    if let Some(r) = reply_to {
+        node.send_reply(r, ReplyBody::Ok(Payload::encode(&resp)));
     }
 }
 
@@ -311,16 +304,12 @@ pub async fn call<A: Message, R: Message>(
 
 /// Runs `module:fun(args)` on `target` without waiting for (or getting) a result.
 pub fn cast<A: Message>(node: &Node, target: &NodeName, module: &str, fun: &str, args: &A) {
-    let node = node.clone();
-    let target = target.clone();
     let req = Request::Apply {
         module: module.into(),
         fun: fun.into(),
         args: Payload::encode(args),
     };
-    tokio::spawn(async move {
-        let _ = request(&node, &target, &req, Duration::from_secs(3600)).await;
-    });
+    let _ = gen_server::cast(node, Dest::Remote(REX.into(), target.clone()), &req);
 }
 
 /// Results of [`multicall`].

@@ -55,16 +55,11 @@
 //! Rust cannot ship a closure to another node, so a [`ChildSpec`] (which holds
 //! one) can only be given to a supervisor on the caller's node. To start a
 //! child under a supervisor on *another* node, register the child's body on
-//! that node under a module/function name with [`register_spawn`], then call
+//! that node under a module/function name with [`Node::rpc_register_spawn`], then call
 //! [`start_child_remote`] with the name and serialized arguments: the
 //! supervisor spawns the child on its own node, linked to itself, and
 //! restarts it there. This is how a cluster "picks a node and starts a
 //! uniquely named worker there under its DynamicSupervisor".
-//!
-//! [`register_spawn`] also registers the function with
-//! [`Node::rpc_register_spawn`]; a function registered *only* that way is not
-//! visible to supervisors (the rpc registry keeps its arguments typed, and a
-//! supervisor holds them encoded).
 //!
 //! # Differences from OTP
 //!
@@ -289,7 +284,7 @@ impl ChildSpec {
     /// with [`Shutdown::Infinity`] so it can stop its own children in order.
     pub fn supervisor(id: impl Into<String>, name: Option<&str>, spec: SupervisorSpec) -> Self {
         let name = name.map(str::to_string);
-        let mut child = Self::worker(id, move |ctx| {
+        Self::worker(id, move |ctx| {
             let spec = spec.clone();
             let name = name.clone();
             async move {
@@ -297,10 +292,8 @@ impl ChildSpec {
                     .await
                     .map_err(sup_start_reason)
             }
-        });
-        child.child_type = ChildType::Supervisor;
-        child.shutdown = Shutdown::Infinity;
-        child
+        })
+        .supervising()
     }
 
     /// A permanent child that is a dynamic supervisor (see [`start_dynamic`]).
@@ -310,7 +303,7 @@ impl ChildSpec {
         spec: DynamicSupervisorSpec,
     ) -> Self {
         let name = name.map(str::to_string);
-        let mut child = Self::worker(id, move |ctx| {
+        Self::worker(id, move |ctx| {
             let spec = spec.clone();
             let name = name.clone();
             async move {
@@ -318,16 +311,22 @@ impl ChildSpec {
                     .await
                     .map_err(sup_start_reason)
             }
-        });
-        child.child_type = ChildType::Supervisor;
-        child.shutdown = Shutdown::Infinity;
-        child
+        })
+        .supervising()
     }
 
     /// A permanent worker running the function registered as `module:fun` with
-    /// [`register_spawn`] on the supervisor's node, with `args`.
+    /// [`Node::rpc_register_spawn`] on the supervisor's node, with `args`.
     pub fn spawnable<A: Message>(id: impl Into<String>, module: &str, fun: &str, args: &A) -> Self {
         RemoteChildSpec::new(module, fun, args).id(id).into()
+    }
+
+    /// Marks the child as a supervisor, given all the time it needs to stop
+    /// its own children in order.
+    fn supervising(mut self) -> Self {
+        self.child_type = ChildType::Supervisor;
+        self.shutdown = Shutdown::Infinity;
+        self
     }
 
     /// Sets the restart type.
@@ -350,7 +349,7 @@ impl ChildSpec {
 }
 
 /// A child to start under a supervisor on another node: a function registered
-/// there with [`register_spawn`], named by module and function, with serialized
+/// there with [`Node::rpc_register_spawn`], named by module and function, with serialized
 /// arguments. See [`start_remote_child`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RemoteChildSpec {
@@ -413,9 +412,10 @@ impl From<RemoteChildSpec> for ChildSpec {
             shutdown,
         } = r;
         let start: StartFn = Arc::new(move |ctx: &Ctx| {
-            let res =
-                ctx.node()
-                    .spawn_registered(&module, &fun, args.clone(), Some(ctx.pid().clone()));
+            let res = ctx
+                .node()
+                .spawn_registered(&module, &fun, args.clone(), Some(ctx.pid().clone()))
+                .map_err(|e| ExitReason::error(format!("{e} on {}", ctx.node().name())));
             futures::future::ready(res).boxed()
         });
         ChildSpec {
@@ -599,7 +599,7 @@ pub enum SupervisorError {
     /// A dynamic supervisor already has `max_children` children.
     #[error("the supervisor has reached max_children")]
     MaxChildren,
-    /// No function `module:fun` is registered with [`register_spawn`] on the
+    /// No function `module:fun` is registered with [`Node::rpc_register_spawn`] on the
     /// supervisor's node.
     #[error("undefined spawnable {0}:{1}")]
     Undef(String, String),
@@ -673,42 +673,6 @@ fn server_start_reason(e: ServerStartError) -> ExitReason {
 
 fn sup_start_reason(e: SupervisorStartError) -> ExitReason {
     ExitReason::error(e)
-}
-
-// ==================================================================== registries
-
-/// Registers `module:fun` on `node` as a child body that supervisors on this
-/// node can start for callers on other nodes ([`start_child_remote`],
-/// [`ChildSpec::spawnable`]). `f` gets the new process's context and the
-/// decoded arguments, at every (re)start.
-///
-/// It also registers the function with [`Node::rpc_register_spawn`], so plain
-/// [`rpc::spawn`](crate::rpc::spawn) can start it too. Registering the same
-/// name again replaces it.
-///
-/// ```no_run
-/// # async fn demo(a: netsplit::Node, b: netsplit::Node) -> Result<(), netsplit::supervisor::SupervisorError> {
-/// use netsplit::supervisor::{self, DynamicSupervisorSpec};
-/// // On node a: what may be started there, and the supervisor that runs it.
-/// supervisor::register_spawn(&a, "worker", "run", |ctx, name: String| async move {
-///     ctx.register(&name).unwrap();
-///     // Serve until told to stop (a message) or killed.
-///     ctx.recv().await;
-/// });
-/// supervisor::start_dynamic(&a, DynamicSupervisorSpec::default(), Some("workers")).await.unwrap();
-/// // On node b: start a uniquely named worker on a, supervised there.
-/// let pid = supervisor::start_child_remote(&b, ("workers", a.name()), "worker", "run", &"job-42".to_string()).await?;
-/// assert_eq!(pid.node(), a.name());
-/// # Ok(()) }
-/// ```
-pub fn register_spawn<A, F, Fut>(node: &Node, module: &str, fun: &str, f: F)
-where
-    A: Message,
-    F: Fn(Ctx, A) -> Fut + Send + Sync + 'static,
-    Fut: Future + Send + 'static,
-    Fut::Output: Into<ExitReason>,
-{
-    node.rpc_register_spawn(module, fun, f);
 }
 
 /// Removes a parked spec the supervisor did not take (the call failed).
@@ -1498,12 +1462,28 @@ pub async fn start_child(
     started(node, sup, &Request::StartLocal(key)).await
 }
 
-/// Starts the function registered as `module:fun` (with [`register_spawn`]) on
+/// Starts the function registered as `module:fun` (with [`Node::rpc_register_spawn`]) on
 /// the **supervisor's** node, with `args`, as a permanent child of `sup` — which
 /// may be on any node. The child runs on the supervisor's node, linked to it,
 /// and is restarted there. Its id is `"module:fun"`.
 ///
 /// [`SupervisorError::Undef`] if the function is not registered there.
+///
+/// ```no_run
+/// # async fn demo(a: netsplit::Node, b: netsplit::Node) -> Result<(), netsplit::supervisor::SupervisorError> {
+/// use netsplit::supervisor::{self, DynamicSupervisorSpec};
+/// // On node a: what may be started there, and the supervisor that runs it.
+/// a.rpc_register_spawn("worker", "run", |ctx, name: String| async move {
+///     ctx.register(&name).unwrap();
+///     // Serve until told to stop (a message) or killed.
+///     ctx.recv().await;
+/// });
+/// supervisor::start_dynamic(&a, DynamicSupervisorSpec::default(), Some("workers")).await.unwrap();
+/// // On node b: start a uniquely named worker on a, supervised there.
+/// let pid = supervisor::start_child_remote(&b, ("workers", a.name()), "worker", "run", &"job-42".to_string()).await?;
+/// assert_eq!(pid.node(), a.name());
+/// # Ok(()) }
+/// ```
 pub async fn start_child_remote<A: Message>(
     node: &Node,
     sup: impl Into<Dest>,

@@ -535,3 +535,55 @@ async fn registered_names_are_local_and_vanish_with_the_process() {
 fn boom() {
     panic!("boom")
 }
+
+#[tokio::test(start_paused = true)]
+async fn rpc_cast_runs_the_function_without_an_answer() {
+    let (_net, a, b, _c) = three(23).await;
+    let mut p = probe(&a).await;
+    b.rpc_register("notify", "hello", |node, to: netsplit::Pid| async move {
+        node.send(&to, &"cast ran".to_string()).unwrap();
+    });
+    rpc::cast(&a, b.name(), "notify", "hello", p.ctx.pid());
+    match p.next(S).await {
+        Signal::Message { payload, .. } => {
+            assert_eq!(payload.decode::<String>().unwrap(), "cast ran")
+        }
+        s => panic!("{s:?}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_trace_records_every_frame_sent_and_received_with_its_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.trace.jsonl");
+    let net = SimNet::new(24);
+    let mut cfg =
+        netsplit::NodeConfig::new(netsplit::NodeName::new("a@sim").unwrap()).cookie("sim");
+    cfg.trace_file = Some(path.clone());
+    let a = net.start_node_with(cfg).await.unwrap();
+    let b = net.start_node("b@sim").await.unwrap();
+    gen_server::start(&b, Echo, Some("echo")).await.unwrap();
+    let r: String = gen_server::call(&a, ("echo", b.name()), &Req::Echo("hi".into()), S)
+        .await
+        .unwrap();
+    assert_eq!(r, "hi");
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let find = |dir: &str, kind: &str| {
+        lines
+            .iter()
+            .find(|l| l["dir"] == dir && l["kind"] == kind)
+            .unwrap_or_else(|| panic!("no {dir} {kind} in {lines:#?}"))
+    };
+    let call = find("send", "call");
+    assert_eq!(call["to_node"], "b@sim");
+    assert_eq!(call["to"], "echo");
+    assert!(call["type"].as_str().unwrap().ends_with("Req"), "{call}");
+    assert!(call["bytes"].as_u64().unwrap() > 0, "{call}");
+    let reply = find("recv", "reply");
+    assert_eq!(reply["from_node"], "b@sim");
+    assert!(reply["bytes"].as_u64().unwrap() > 0);
+}

@@ -708,7 +708,7 @@ async fn nested_supervisors() {
 
 /// The remote worker: registers its unique name, then obeys.
 fn register_worker(node: &Node) {
-    supervisor::register_spawn(node, "worker", "run", |ctx, name: String| async move {
+    node.rpc_register_spawn("worker", "run", |ctx, name: String| async move {
         ctx.register(&name).unwrap();
         obedient(ctx).await
     });

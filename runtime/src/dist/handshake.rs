@@ -53,8 +53,6 @@ enum Hs {
 pub(crate) enum Refusal {
     /// Both nodes dialled each other at once; the other connection wins.
     Simultaneous,
-    /// Already connected to this incarnation.
-    AlreadyConnected,
     /// The cookies differ.
     BadCookie,
     /// Anything else, explained.
@@ -79,6 +77,8 @@ pub(crate) enum HsError {
     Protocol(String),
     #[error("connection closed during the handshake")]
     Closed,
+    #[error("no complete handshake within {0:?} (is the other node paused, or the network cut?)")]
+    Timeout(std::time::Duration),
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
@@ -99,13 +99,14 @@ pub(crate) struct Peer {
     pub hidden: bool,
 }
 
-fn mac(
+/// The keyed digest a side computes over the other's challenge, bound to both names.
+fn keyed(
     cookie: &str,
     role: u8,
     challenge: &[u8; 32],
     signer: &NodeName,
     other: &NodeName,
-) -> [u8; 32] {
+) -> Hmac<Sha256> {
     let mut m =
         Hmac::<Sha256>::new_from_slice(cookie.as_bytes()).expect("HMAC takes any key length");
     m.update(b"netsplit-handshake-v1");
@@ -114,7 +115,20 @@ fn mac(
     m.update(signer.as_str().as_bytes());
     m.update(&[0]);
     m.update(other.as_str().as_bytes());
-    m.finalize().into_bytes().into()
+    m
+}
+
+fn mac(
+    cookie: &str,
+    role: u8,
+    challenge: &[u8; 32],
+    signer: &NodeName,
+    other: &NodeName,
+) -> [u8; 32] {
+    keyed(cookie, role, challenge, signer, other)
+        .finalize()
+        .into_bytes()
+        .into()
 }
 
 fn verify(
@@ -125,15 +139,10 @@ fn verify(
     other: &NodeName,
     digest: &[u8; 32],
 ) -> bool {
-    let mut m =
-        Hmac::<Sha256>::new_from_slice(cookie.as_bytes()).expect("HMAC takes any key length");
-    m.update(b"netsplit-handshake-v1");
-    m.update(&[role]);
-    m.update(challenge);
-    m.update(signer.as_str().as_bytes());
-    m.update(&[0]);
-    m.update(other.as_str().as_bytes());
-    m.verify_slice(digest).is_ok() // constant-time comparison
+    // verify_slice compares in constant time.
+    keyed(cookie, role, challenge, signer, other)
+        .verify_slice(digest)
+        .is_ok()
 }
 
 fn challenge() -> [u8; 32] {

@@ -12,7 +12,7 @@ mod protocol;
 pub(crate) use protocol::DistMsg;
 
 use crate::exit::NodeDownReason;
-use crate::node::{Node, StartError};
+use crate::node::{Node, NodeInner, StartError};
 use crate::pid::{NodeName, Pid, Ref};
 use crate::transport::{FrameReader, FrameWriter, Listener, Transport};
 use handshake::{Decision, HsError, Me, Peer, Refusal};
@@ -48,6 +48,27 @@ pub(crate) struct Conn {
     ctrl: Mutex<Option<CloseRequest>>,
 }
 
+impl Conn {
+    /// Asks the connection's task to close it with `reason`; the receiver fires
+    /// once the task has cleaned up. `None` if it is already closing.
+    fn close(&self, reason: NodeDownReason) -> Option<oneshot::Receiver<()>> {
+        let ctrl = self.ctrl.lock().take()?;
+        let (tx, rx) = oneshot::channel();
+        ctrl.send((reason, tx)).ok()?;
+        Some(rx)
+    }
+}
+
+/// Who this node is, for a handshake.
+fn me(inner: &NodeInner) -> Me<'_> {
+    Me {
+        name: &inner.name,
+        creation: inner.creation,
+        hidden: inner.config.hidden,
+        cookie: &inner.cookie,
+    }
+}
+
 struct Pending {
     queue: Vec<Vec<u8>>,
     book: ConnBook,
@@ -56,6 +77,19 @@ struct Pending {
     attempts: u32,
     /// True when one of them is ours (we dialled).
     initiating: bool,
+}
+
+impl Pending {
+    /// A connection attempt that has just begun: one handshake in flight.
+    fn first_attempt(initiating: bool) -> Pending {
+        Pending {
+            queue: vec![],
+            book: ConnBook::default(),
+            waiters: vec![],
+            attempts: 1,
+            initiating,
+        }
+    }
 }
 
 enum PeerState {
@@ -113,23 +147,12 @@ impl Dist {
     /// Like `send`, but never starts a connection: without one the frame is dropped.
     pub(crate) fn send_if_connected(
         &self,
+        node: &Node,
         peer: &NodeName,
         msg: DistMsg,
         book_fn: impl FnOnce(&mut ConnBook),
     ) {
-        let mut peers = self.peers.lock();
-        match peers.get_mut(peer) {
-            Some(PeerState::Up(c)) => {
-                book_fn(&mut c.book.lock());
-                let frame = encode(&msg);
-                let _ = c.tx.send(frame);
-            }
-            Some(PeerState::Pending(p)) => {
-                book_fn(&mut p.book);
-                p.queue.push(encode(&msg));
-            }
-            None => {}
-        }
+        self.send_inner(node, peer, msg, book_fn, false)
     }
 
     fn send_inner(
@@ -140,11 +163,8 @@ impl Dist {
         book_fn: impl FnOnce(&mut ConnBook),
         connect: bool,
     ) {
-        if let Some(t) = &node.inner.trace {
-            let (from, to, ty) = msg.trace_fields();
-            t.record("send", &node.inner.name, peer, msg.kind(), from, to, ty, 0);
-        }
         let frame = encode(&msg);
+        let bytes = frame.len();
         let mut peers = self.peers.lock();
         match peers.get_mut(peer) {
             Some(PeerState::Up(c)) => {
@@ -155,28 +175,33 @@ impl Dist {
                 book_fn(&mut p.book);
                 p.queue.push(frame);
             }
-            None if !connect => {}
+            None if !connect => return,
             None => {
-                let mut book = ConnBook::default();
-                book_fn(&mut book);
+                let mut pending = Pending::first_attempt(true);
+                book_fn(&mut pending.book);
                 if self.stopped.load(Ordering::Relaxed) {
                     drop(peers);
-                    node.connection_lost(book);
+                    node.connection_lost(pending.book);
                     return;
                 }
-                peers.insert(
-                    peer.clone(),
-                    PeerState::Pending(Pending {
-                        queue: vec![frame],
-                        book,
-                        waiters: vec![],
-                        attempts: 1,
-                        initiating: true,
-                    }),
-                );
+                pending.queue.push(frame);
+                peers.insert(peer.clone(), PeerState::Pending(pending));
                 drop(peers);
                 self.spawn_initiator(node, peer.clone());
             }
+        }
+        if let Some(t) = &node.inner.trace {
+            let (from, to, ty) = msg.trace_fields();
+            t.record(
+                "send",
+                &node.inner.name,
+                peer,
+                msg.kind(),
+                from,
+                to,
+                ty,
+                bytes,
+            );
         }
     }
 
@@ -191,16 +216,9 @@ impl Dist {
                     if self.stopped.load(Ordering::Relaxed) {
                         return false;
                     }
-                    peers.insert(
-                        peer.clone(),
-                        PeerState::Pending(Pending {
-                            queue: vec![],
-                            book: ConnBook::default(),
-                            waiters: vec![tx],
-                            attempts: 1,
-                            initiating: true,
-                        }),
-                    );
+                    let mut pending = Pending::first_attempt(true);
+                    pending.waiters.push(tx);
+                    peers.insert(peer.clone(), PeerState::Pending(pending));
                     drop(peers);
                     self.spawn_initiator(node, peer.clone());
                 }
@@ -215,16 +233,14 @@ impl Dist {
     }
 
     pub(crate) async fn disconnect(&self, peer: &NodeName) -> bool {
-        let ctrl = match self.peers.lock().get(peer) {
-            Some(PeerState::Up(c)) => c.ctrl.lock().take(),
-            _ => None,
+        let conn = match self.peers.lock().get(peer) {
+            Some(PeerState::Up(c)) => c.clone(),
+            _ => return false,
         };
-        let Some(ctrl) = ctrl else { return false };
-        let (done_tx, done_rx) = oneshot::channel();
-        if ctrl.send((NodeDownReason::Disconnect, done_tx)).is_err() {
+        let Some(done) = conn.close(NodeDownReason::Disconnect) else {
             return false;
-        }
-        let _ = done_rx.await;
+        };
+        let _ = done.await;
         true
     }
 
@@ -292,51 +308,33 @@ impl Dist {
                 None,
             );
         }
-        match peers.get_mut(&peer.name) {
-            Some(PeerState::Up(c)) => {
-                // A new incarnation of a node we think is up: the old connection is
-                // dead (its node restarted faster than ticks noticed). Replace it.
-                let stale = c.clone();
-                peers.insert(
-                    peer.name.clone(),
-                    PeerState::Pending(Pending {
-                        queue: vec![],
-                        book: ConnBook::default(),
-                        waiters: vec![],
-                        attempts: 1,
-                        initiating: false,
-                    }),
-                );
-                (Decision::Accept, Some(stale))
-            }
+        let stale = match peers.get_mut(&peer.name) {
             Some(PeerState::Pending(p)) if p.initiating => {
-                if me > &peer.name {
+                return if me > &peer.name {
                     (Decision::Refuse(Refusal::Simultaneous), None)
                 } else {
                     p.attempts += 1;
                     (Decision::Accept, None)
-                }
+                };
             }
-            Some(PeerState::Pending(_)) => (
-                Decision::Refuse(Refusal::Other(
-                    "a handshake with you is already in progress".into(),
-                )),
-                None,
-            ),
-            None => {
-                peers.insert(
-                    peer.name.clone(),
-                    PeerState::Pending(Pending {
-                        queue: vec![],
-                        book: ConnBook::default(),
-                        waiters: vec![],
-                        attempts: 1,
-                        initiating: false,
-                    }),
+            Some(PeerState::Pending(_)) => {
+                return (
+                    Decision::Refuse(Refusal::Other(
+                        "a handshake with you is already in progress".into(),
+                    )),
+                    None,
                 );
-                (Decision::Accept, None)
             }
-        }
+            // A new incarnation of a node we think is up: the old connection is
+            // dead (its node restarted faster than ticks noticed). Replace it.
+            Some(PeerState::Up(c)) => Some(c.clone()),
+            None => None,
+        };
+        peers.insert(
+            peer.name.clone(),
+            PeerState::Pending(Pending::first_attempt(false)),
+        );
+        (Decision::Accept, stale)
     }
 
     /// A handshake succeeded: the connection is up.
@@ -404,12 +402,7 @@ async fn accept_loop(node: Node, mut listener: Listener) {
 
 async fn accept_one(node: Node, mut r: FrameReader, mut w: FrameWriter) {
     let inner = &node.inner;
-    let me = Me {
-        name: &inner.name,
-        creation: inner.creation,
-        hidden: inner.config.hidden,
-        cookie: &inner.cookie,
-    };
+    let me = me(inner);
     let mut registered = None;
     let mut stale = None;
     let decide = |p: &Peer| {
@@ -421,44 +414,26 @@ async fn accept_one(node: Node, mut r: FrameReader, mut w: FrameWriter) {
         inner.config.setup_time,
         handshake::accept(&me, &mut r, &mut w, decide, &mut registered),
     )
-    .await;
-    if let Some(old) = stale {
-        // Close the previous incarnation's connection before the new one is up,
-        // so watchers see its NodeDown first.
-        let ctrl = old.ctrl.lock().take();
-        if let Some(ctrl) = ctrl {
-            let (tx, rx) = oneshot::channel();
-            if ctrl.send((NodeDownReason::ConnectionClosed, tx)).is_ok() {
-                let _ = tokio::time::timeout(std::time::Duration::from_secs(1), rx).await;
-            }
-        }
+    .await
+    .unwrap_or(Err(HsError::Timeout(inner.config.setup_time)));
+    // Close the previous incarnation's connection before the new one is up,
+    // so watchers see its NodeDown first.
+    if let Some(done) = stale.and_then(|old| old.close(NodeDownReason::ConnectionClosed)) {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), done).await;
     }
-    match res {
-        Ok(Ok(peer)) => inner.dist.conn_up(&node, peer, r, w),
-        Ok(Err(e)) => {
-            log_failure(&node, registered.as_ref(), &e, false);
-            if let Some(p) = registered {
-                inner.dist.attempt_failed(&node, &p);
-            }
-        }
-        Err(_) => {
-            tracing::warn!(parent: &inner.span, "incoming connection{} did not complete its handshake within {:?}; closed",
-                registered.as_ref().map(|p| format!(" from {p}")).unwrap_or_default(), inner.config.setup_time);
-            if let Some(p) = registered {
-                inner.dist.attempt_failed(&node, &p);
-            }
-        }
+    let failure = match res {
+        Ok(peer) => return inner.dist.conn_up(&node, peer, r, w),
+        Err(e) => e,
+    };
+    log_failure(&node, registered.as_ref(), &failure, false);
+    if let Some(p) = registered {
+        inner.dist.attempt_failed(&node, &p);
     }
 }
 
 async fn initiate(node: Node, peer: NodeName) {
     let inner = &node.inner;
-    let me = Me {
-        name: &inner.name,
-        creation: inner.creation,
-        hidden: inner.config.hidden,
-        cookie: &inner.cookie,
-    };
+    let me = me(inner);
     let attempt = async {
         let (mut r, mut w) = inner
             .dist
@@ -469,9 +444,12 @@ async fn initiate(node: Node, peer: NodeName) {
         let p = handshake::initiate(&me, &peer, &mut r, &mut w).await?;
         Ok::<_, HsError>((p, r, w))
     };
-    match tokio::time::timeout(inner.config.setup_time, attempt).await {
-        Ok(Ok((p, r, w))) => inner.dist.conn_up(&node, p, r, w),
-        Ok(Err(HsError::Refused(Refusal::Simultaneous))) => {
+    let outcome = tokio::time::timeout(inner.config.setup_time, attempt)
+        .await
+        .unwrap_or(Err(HsError::Timeout(inner.config.setup_time)));
+    match outcome {
+        Ok((p, r, w)) => inner.dist.conn_up(&node, p, r, w),
+        Err(HsError::Refused(Refusal::Simultaneous)) => {
             // The peer's own connection to us wins; give it the set-up time to arrive.
             let deadline = tokio::time::Instant::now() + inner.config.setup_time;
             while tokio::time::Instant::now() < deadline {
@@ -485,12 +463,8 @@ async fn initiate(node: Node, peer: NodeName) {
             }
             inner.dist.attempt_failed(&node, &peer);
         }
-        Ok(Err(e)) => {
+        Err(e) => {
             log_failure(&node, Some(&peer), &e, true);
-            inner.dist.attempt_failed(&node, &peer);
-        }
-        Err(_) => {
-            tracing::warn!(parent: &inner.span, "connecting to {peer} timed out after {:?} (is it paused, or the network cut?)", inner.config.setup_time);
             inner.dist.attempt_failed(&node, &peer);
         }
     }
@@ -505,7 +479,6 @@ fn log_failure(node: &Node, peer: Option<&NodeName>, e: &HsError, outgoing: bool
         HsError::BadCookie => {
             tracing::error!(parent: span, "connection {} {who} refused: {e}", if outgoing { "to" } else { "from" })
         }
-        HsError::Refused(Refusal::AlreadyConnected) => {}
         HsError::Io(io) if outgoing => {
             tracing::warn!(parent: span, "cannot connect to {who}: {io} (is it running? same port mapper?)")
         }

@@ -12,6 +12,7 @@ use crate::message::Payload;
 use crate::pid::{Pid, Ref};
 use crate::process::{Down, Exit, ProcShared, ReplyBody, ReplyTo, Signal, Target};
 use crate::Dest;
+use parking_lot::Mutex;
 use std::sync::Arc;
 
 impl Node {
@@ -20,18 +21,6 @@ impl Node {
     /// Sets a monitor from local process `watcher` on `dest`; returns its reference.
     pub(crate) fn monitor(&self, watcher: &Arc<ProcShared>, dest: Dest) -> Ref {
         let mref = self.make_ref();
-        self.monitor_with_ref(&watcher.pid, Some(watcher), dest, mref.clone());
-        mref
-    }
-
-    /// `watcher_proc` is `None` for call slots (they keep no monitor table).
-    pub(crate) fn monitor_with_ref(
-        &self,
-        watcher: &Pid,
-        watcher_proc: Option<&Arc<ProcShared>>,
-        dest: Dest,
-        mref: Ref,
-    ) {
         let (target, remote) = match dest {
             Dest::Pid(p) => {
                 let remote = p.node != self.inner.name;
@@ -43,56 +32,36 @@ impl Node {
                 (Target::Name(n, node), remote)
             }
         };
+        let resolved = if remote { None } else { self.resolve(&target) };
+        // The watcher's side first: a Down that fires at once (NoProc, or the
+        // target exiting right away) must find the monitor it belongs to.
+        watcher.state.lock().rel().monitoring.insert(
+            mref.clone(),
+            (target.clone(), resolved.as_ref().map(|t| t.pid.id)),
+        );
         if !remote {
-            let resolved = match &target {
-                Target::Pid(p) => self.local_proc(p),
-                Target::Name(n, _) => self.whereis(n).and_then(|p| self.local_proc(&p)),
-            };
-            let added = resolved.as_ref().is_some_and(|t| {
-                let mut st = t.state.lock();
-                if st.alive {
-                    st.rel().monitored_by.insert(mref.clone(), watcher.clone());
-                }
-                st.alive
-            });
-            let local_id = resolved.as_ref().map(|t| t.pid.id);
-            if let Some(w) = watcher_proc {
-                w.state
-                    .lock()
-                    .rel()
-                    .monitoring
-                    .insert(mref.clone(), (target, local_id.filter(|_| added)));
-            }
-            if !added {
-                self.deliver_down_local(watcher, &mref, ExitReason::NoProc);
-            }
-            return;
-        }
-        if let Some(w) = watcher_proc {
-            w.state
-                .lock()
-                .rel()
-                .monitoring
-                .insert(mref.clone(), (target.clone(), None));
+            self.accept_monitor(resolved, &watcher.pid, &mref, None);
+            return mref;
         }
         let node = match &target {
             Target::Pid(p) => p.node.clone(),
             Target::Name(_, n) => n.clone(),
         };
-        let w = watcher.clone();
+        let w = watcher.pid.clone();
         let r = mref.clone();
         self.inner.dist.send(
             self,
             &node,
             DistMsg::Monitor {
-                watcher: watcher.clone(),
+                watcher: watcher.pid.clone(),
                 target,
-                mref,
+                mref: mref.clone(),
             },
             move |book| {
                 book.out_monitors.insert(r, w);
             },
         );
+        mref
     }
 
     /// Removes a monitor held by `watcher`. Returns true if it was still active.
@@ -133,6 +102,7 @@ impl Node {
         }
         let r = mref.clone();
         self.inner.dist.send_if_connected(
+            self,
             node,
             DistMsg::Demonitor { mref: mref.clone() },
             move |book| {
@@ -149,6 +119,7 @@ impl Node {
             let r = mref.clone();
             let node = watcher.node.clone();
             self.inner.dist.send_if_connected(
+                self,
                 &node,
                 DistMsg::Down {
                     watcher: watcher.clone(),
@@ -198,11 +169,9 @@ impl Node {
         }
         if other.node == self.inner.name {
             let linked = self.local_proc(&other).is_some_and(|o| {
-                let mut st = o.state.lock();
-                if st.alive {
-                    st.rel().links.insert(me.pid.clone());
-                }
-                st.alive
+                o.relate_if_alive(|r| {
+                    r.links.insert(me.pid.clone());
+                })
             });
             if linked {
                 me.state.lock().rel().links.insert(other);
@@ -238,6 +207,7 @@ impl Node {
         }
         let key = (me.pid.id, other.clone());
         self.inner.dist.send_if_connected(
+            self,
             &other.node,
             DistMsg::Unlink {
                 from: me.pid.clone(),
@@ -257,6 +227,7 @@ impl Node {
         }
         let key = (from.id, to.clone());
         self.inner.dist.send_if_connected(
+            self,
             &to.node.clone(),
             DistMsg::Exit {
                 from,
@@ -311,11 +282,14 @@ impl Node {
         let mref = Node::slot_ref(slot);
         match dest {
             Dest::Pid(p) if p.node == self.inner.name => {
-                self.deliver_call_local(Some(&p), None, slot, payload)
+                self.accept_call(&Target::Pid(p), slot, payload, None)
             }
-            Dest::Name(n) => self.deliver_call_local(None, Some(&n), slot, payload),
+            Dest::Name(n) => {
+                let here = self.inner.name.clone();
+                self.accept_call(&Target::Name(n, here), slot, payload, None)
+            }
             Dest::Remote(n, node) if node == self.inner.name => {
-                self.deliver_call_local(None, Some(&n), slot, payload)
+                self.accept_call(&Target::Name(n, node), slot, payload, None)
             }
             Dest::Pid(p) => {
                 let node = p.node.clone();
@@ -351,36 +325,59 @@ impl Node {
         }
     }
 
-    /// Delivers a call from a local caller to a local server, or answers `NoProc`.
-    fn deliver_call_local(
+    /// The live local process a monitor or call target names, if any.
+    fn resolve(&self, target: &Target) -> Option<Arc<ProcShared>> {
+        match target {
+            Target::Pid(p) => self.local_proc(p),
+            Target::Name(n, _) => self.whereis(n).and_then(|p| self.local_proc(&p)),
+        }
+    }
+
+    /// Puts `watcher`'s monitor `mref` on the local process `resolved`, or answers
+    /// `Down(NoProc)`. For a remote watcher the monitor is entered in its
+    /// connection's `book` before the target holds it, so whatever fires or ends
+    /// the monitor (exit, reply, demonitor) always finds the entry to remove.
+    /// Returns the target when the monitor is in place.
+    fn accept_monitor(
         &self,
-        pid: Option<&Pid>,
-        name: Option<&str>,
+        resolved: Option<Arc<ProcShared>>,
+        watcher: &Pid,
+        mref: &Ref,
+        book: Option<&Mutex<ConnBook>>,
+    ) -> Option<Arc<ProcShared>> {
+        if let (Some(t), Some(b)) = (&resolved, book) {
+            b.lock().in_monitors.insert(mref.clone(), t.pid.id);
+        }
+        let accepted = resolved.filter(|t| {
+            t.relate_if_alive(|r| {
+                r.monitored_by.insert(mref.clone(), watcher.clone());
+            })
+        });
+        if accepted.is_none() {
+            if let Some(b) = book {
+                b.lock().in_monitors.remove(mref);
+            }
+            self.send_down(watcher, mref.clone(), ExitReason::NoProc);
+        }
+        accepted
+    }
+
+    /// Delivers a call to a local server, monitored for the call's duration
+    /// (`book`: the caller's connection when it is remote), or answers `NoProc`.
+    fn accept_call(
+        &self,
+        target: &Target,
         slot: &Pid,
         payload: Payload,
+        book: Option<&Mutex<ConnBook>>,
     ) {
-        let server = match (pid, name) {
-            (Some(p), _) => self.local_proc(p),
-            (None, Some(n)) => self.whereis(n).and_then(|p| self.local_proc(&p)),
-            _ => None,
-        };
         let mref = Node::slot_ref(slot);
-        let accepted = server.as_ref().is_some_and(|s| {
-            let mut st = s.state.lock();
-            if st.alive {
-                st.rel().monitored_by.insert(mref.clone(), slot.clone());
-            }
-            st.alive
-        });
-        match server {
-            Some(s) if accepted => {
-                let reply_to = ReplyTo {
-                    slot: slot.clone(),
-                    server: s.pid.clone(),
-                };
-                s.mailbox.push(Signal::Call(reply_to, payload));
-            }
-            _ => self.send_down(slot, mref, ExitReason::NoProc),
+        if let Some(s) = self.accept_monitor(self.resolve(target), slot, &mref, book) {
+            let reply_to = ReplyTo {
+                slot: slot.clone(),
+                server: s.pid.clone(),
+            };
+            s.mailbox.push(Signal::Call(reply_to, payload));
         }
     }
 
@@ -396,6 +393,7 @@ impl Node {
             self.deliver_local(&to.slot, Signal::Reply(to.slot.clone(), body));
         } else {
             self.inner.dist.send_if_connected(
+                self,
                 &to.slot.node.clone(),
                 DistMsg::Reply {
                     to: to.slot.clone(),
@@ -411,7 +409,7 @@ impl Node {
     // ---------------------------------------------------------------- incoming frames
 
     /// Acts on a frame received from a connected peer. `book` is that connection's book.
-    pub(crate) fn handle_dist(&self, msg: DistMsg, book: &parking_lot::Mutex<ConnBook>) {
+    pub(crate) fn handle_dist(&self, msg: DistMsg, book: &Mutex<ConnBook>) {
         match msg {
             DistMsg::Tick | DistMsg::Peers(_) => {}
             DistMsg::Send { to, from, payload } => {
@@ -434,16 +432,14 @@ impl Node {
                 to,
                 reply_to,
                 payload,
-            } => {
-                let to = (to.node == self.inner.name).then_some(to);
-                self.incoming_call(to.as_ref(), None, &reply_to, payload, book);
-            }
+            } => self.accept_call(&Target::Pid(to), &reply_to, payload, Some(book)),
             DistMsg::RegCall {
                 to,
                 reply_to,
                 payload,
             } => {
-                self.incoming_call(None, Some(&to), &reply_to, payload, book);
+                let here = self.inner.name.clone();
+                self.accept_call(&Target::Name(to, here), &reply_to, payload, Some(book))
             }
             DistMsg::Reply { to, body } => {
                 book.lock().out_monitors.remove(&Node::slot_ref(&to));
@@ -454,23 +450,7 @@ impl Node {
                 target,
                 mref,
             } => {
-                let resolved = match &target {
-                    Target::Pid(p) => self.local_proc(p),
-                    Target::Name(n, _) => self.whereis(n).and_then(|p| self.local_proc(&p)),
-                };
-                let added = resolved.as_ref().is_some_and(|t| {
-                    let mut st = t.state.lock();
-                    if st.alive {
-                        st.rel().monitored_by.insert(mref.clone(), watcher.clone());
-                    }
-                    st.alive
-                });
-                match resolved {
-                    Some(t) if added => {
-                        book.lock().in_monitors.insert(mref, t.pid.id);
-                    }
-                    _ => self.send_down(&watcher, mref, ExitReason::NoProc),
-                }
+                self.accept_monitor(self.resolve(&target), &watcher, &mref, Some(book));
             }
             DistMsg::Demonitor { mref } => {
                 let id = book.lock().in_monitors.remove(&mref);
@@ -488,11 +468,9 @@ impl Node {
             }
             DistMsg::Link { from, to } => {
                 let linked = self.local_proc(&to).is_some_and(|t| {
-                    let mut st = t.state.lock();
-                    if st.alive {
-                        st.rel().links.insert(from.clone());
-                    }
-                    st.alive
+                    t.relate_if_alive(|r| {
+                        r.links.insert(from.clone());
+                    })
                 });
                 if linked {
                     book.lock().links.insert((to.id, from));
@@ -517,42 +495,6 @@ impl Node {
                 }
                 self.deliver_exit_local(&to, from, reason, kind);
             }
-        }
-    }
-
-    /// A call from a remote caller. The monitor is recorded in the book *before*
-    /// the server can see the call, so a fast reply always finds it to remove.
-    fn incoming_call(
-        &self,
-        pid: Option<&Pid>,
-        name: Option<&str>,
-        slot: &Pid,
-        payload: Payload,
-        book: &parking_lot::Mutex<ConnBook>,
-    ) {
-        let server = match (pid, name) {
-            (Some(p), _) => self.local_proc(p),
-            (None, Some(n)) => self.whereis(n).and_then(|p| self.local_proc(&p)),
-            _ => None,
-        };
-        let mref = Node::slot_ref(slot);
-        let accepted = server.as_ref().is_some_and(|s| {
-            let mut st = s.state.lock();
-            if st.alive {
-                st.rel().monitored_by.insert(mref.clone(), slot.clone());
-            }
-            st.alive
-        });
-        match server {
-            Some(s) if accepted => {
-                book.lock().in_monitors.insert(mref, s.pid.id);
-                let reply_to = ReplyTo {
-                    slot: slot.clone(),
-                    server: s.pid.clone(),
-                };
-                s.mailbox.push(Signal::Call(reply_to, payload));
-            }
-            _ => self.send_down(slot, mref, ExitReason::NoProc),
         }
     }
 

@@ -161,6 +161,17 @@ impl ProcShared {
         }
     }
 
+    /// Applies `f` to this process's relations if it is still alive, under its
+    /// lock: nothing is recorded on a process whose exit handling already ran.
+    /// False when it is dead (the caller answers `NoProc`).
+    pub(crate) fn relate_if_alive(&self, f: impl FnOnce(&mut Relations)) -> bool {
+        let mut st = self.state.lock();
+        if st.alive {
+            f(st.rel());
+        }
+        st.alive
+    }
+
     pub(crate) fn traps_exits(&self) -> bool {
         self.trap_exit.load(Ordering::Relaxed)
     }

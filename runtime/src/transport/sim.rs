@@ -288,7 +288,7 @@ impl SimWriter {
     fn new(net: &SimNet, conn: u64, from: &NodeName, to: &NodeName) -> SimWriter {
         let (line, mut rx) = mpsc::unbounded_channel::<(Instant, Vec<u8>)>();
         let n = net.clone();
-        let (f, t) = (from.clone(), to.clone());
+        let f = from.clone();
         tokio::spawn(async move {
             while let Some((at, frame)) = rx.recv().await {
                 tokio::time::sleep_until(at).await;
@@ -304,7 +304,6 @@ impl SimWriter {
                     _ => return,
                 }
             }
-            let _ = t;
         });
         SimWriter {
             net: net.clone(),
