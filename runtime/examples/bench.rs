@@ -44,7 +44,8 @@ fn main() {
         return peer(&portmap);
     }
     let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(bench());
+    // Run on a worker thread, as processes do (block_on runs outside the pool).
+    rt.block_on(async { tokio::spawn(bench()).await.expect("bench task") });
 }
 
 fn peer(portmap: &str) {
@@ -87,20 +88,47 @@ async fn bench() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("start peer");
-    {
+    // A blocking read must not run on a worker thread: the port mapper task
+    // spawned just above would wait behind it, and the peer could never register.
+    let stdout = child.stdout.take().unwrap();
+    let line = tokio::task::spawn_blocking(move || {
         use std::io::BufRead;
         let mut line = String::new();
-        std::io::BufReader::new(child.stdout.as_mut().unwrap())
+        std::io::BufReader::new(stdout)
             .read_line(&mut line)
-            .unwrap();
-        assert_eq!(line.trim(), "ready", "peer did not start");
-    }
+            .map(|_| line)
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(line.trim(), "ready", "peer did not start");
     let mut cfg = NodeConfig::new(NodeName::new("bench@127.0.0.1").unwrap()).cookie("bench");
     cfg.portmap.addr = Some(pm.addr());
     let node = Node::start(cfg).await.unwrap();
     let peer = NodeName::new("peer@127.0.0.1").unwrap();
     assert!(node.connect(&peer).await, "cannot connect to the peer");
     let sink = Dest::Remote("sink".into(), peer.clone());
+
+    // Spawning idle processes, first, while the heap is fresh: memory freed by
+    // later phases would be reused and hide what the processes really cost.
+    const N: usize = 100_000;
+    let before = rss_bytes();
+    let t0 = Instant::now();
+    let mut pids = Vec::with_capacity(N);
+    for _ in 0..N {
+        pids.push(node.spawn(|ctx| async move {
+            ctx.recv().await;
+        }));
+    }
+    tokio::task::yield_now().await;
+    let el = t0.elapsed();
+    let grown = rss_bytes().saturating_sub(before);
+    println!("spawn_100k_ms {:.1}", el.as_secs_f64() * 1e3);
+    println!("bytes_per_process {}", grown / N);
+    for p in &pids {
+        node.exit(p, ExitReason::Kill);
+    }
+    drop(pids);
 
     // Calls.
     let t = Duration::from_secs(5);
@@ -139,26 +167,6 @@ async fn bench() {
         "cast_throughput_msgs_per_s {:.0}",
         CASTS as f64 / el.as_secs_f64()
     );
-
-    // Spawning idle processes.
-    const N: usize = 100_000;
-    let before = rss_bytes();
-    let t0 = Instant::now();
-    let mut pids = Vec::with_capacity(N);
-    for _ in 0..N {
-        pids.push(node.spawn(|ctx| async move {
-            ctx.recv().await;
-        }));
-    }
-    tokio::task::yield_now().await;
-    let el = t0.elapsed();
-    let grown = rss_bytes().saturating_sub(before);
-    println!("spawn_100k_ms {:.1}", el.as_secs_f64() * 1e3);
-    println!("bytes_per_process {}", grown / N);
-    for p in &pids {
-        node.exit(p, ExitReason::Kill);
-    }
-    drop(pids);
 
     // NodeDown fan-out.
     const W: usize = 10_000;
