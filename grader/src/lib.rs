@@ -15,3 +15,4 @@
 pub mod fabric;
 pub mod launcher;
 pub mod portmap;
+pub mod report;

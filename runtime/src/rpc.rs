@@ -181,10 +181,41 @@ impl Node {
     }
 }
 
-/// Starts the `rex` server of a node.
+/// Starts the `rex` server of a node, with the built-in functions every node serves.
 pub(crate) fn start_server(node: &Node) {
+    register_builtins(node);
     let pid = node.spawn(rex);
     let _ = node.register(REX, &pid);
+}
+
+/// The functions every node answers by rpc, named as on the BEAM, so any node
+/// (a shell, the grader, a student's tool) can drive another one:
+///
+/// | module:function            | argument   | result            |
+/// |----------------------------|------------|-------------------|
+/// | `net_kernel:connect_node`  | `NodeName` | `bool`            |
+/// | `erlang:disconnect_node`   | `NodeName` | `bool`            |
+/// | `erlang:nodes`             | `()`       | `Vec<NodeName>` (visible peers) |
+/// | `erlang:whereis`           | `String`   | `Option<Pid>`     |
+fn register_builtins(node: &Node) {
+    node.rpc_register(
+        "net_kernel",
+        "connect_node",
+        |node, peer: NodeName| async move { node.connect(&peer).await },
+    );
+    node.rpc_register(
+        "erlang",
+        "disconnect_node",
+        |node, peer: NodeName| async move { node.disconnect(&peer).await },
+    );
+    node.rpc_register(
+        "erlang",
+        "nodes",
+        |node, (): ()| async move { node.nodes() },
+    );
+    node.rpc_register("erlang", "whereis", |node, name: String| async move {
+        node.whereis(&name)
+    });
 }
 
 /// The rpc server: serves calls (answered) and casts (not answered).

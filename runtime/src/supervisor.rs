@@ -999,6 +999,11 @@ impl Sup {
         child.pid = None;
         let id = child.spec.id.clone();
         let restart = child.spec.restart;
+        if self.ctx.node().is_stopped() {
+            // The node is going down and takes every process with it, in no
+            // particular order: nothing to report, nothing to restart.
+            return Some(ExitReason::Shutdown);
+        }
         if reason.is_normal_or_shutdown() {
             tracing::debug!(
                 "supervisor {}: child {id:?} ({pid}) exited: {reason}",

@@ -587,3 +587,37 @@ async fn the_trace_records_every_frame_sent_and_received_with_its_size() {
     assert_eq!(reply["from_node"], "b@sim");
     assert!(reply["bytes"].as_u64().unwrap() > 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn every_node_serves_the_builtin_control_functions() {
+    let (_net, a, b, c) = three(31).await;
+    // a drives b by rpc alone: b connects to c, as net_kernel:connect_node would.
+    let ok: bool = rpc::call(&a, b.name(), "net_kernel", "connect_node", c.name(), S)
+        .await
+        .unwrap();
+    assert!(ok);
+    let peers: Vec<netsplit::NodeName> = rpc::call(&a, b.name(), "erlang", "nodes", &(), S)
+        .await
+        .unwrap();
+    assert!(peers.contains(c.name()), "{peers:?}");
+    let pid = b.spawn(|ctx| async move {
+        ctx.recv().await;
+        ExitReason::Normal
+    });
+    b.register("worker", &pid).unwrap();
+    let found: Option<netsplit::Pid> =
+        rpc::call(&a, b.name(), "erlang", "whereis", &"worker".to_string(), S)
+            .await
+            .unwrap();
+    assert_eq!(found, Some(pid));
+    let none: Option<netsplit::Pid> =
+        rpc::call(&a, b.name(), "erlang", "whereis", &"nobody".to_string(), S)
+            .await
+            .unwrap();
+    assert_eq!(none, None);
+    let ok: bool = rpc::call(&a, b.name(), "erlang", "disconnect_node", c.name(), S)
+        .await
+        .unwrap();
+    assert!(ok);
+    eventually(S, "b and c disconnected", || !b.nodes().contains(c.name())).await;
+}

@@ -1,0 +1,3 @@
+//! Reports of a graded run: the data model and its renderings.
+
+pub mod model;

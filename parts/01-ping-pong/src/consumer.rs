@@ -1,0 +1,56 @@
+//! The consumer: counts the pings it has seen from each producer.
+//!
+//! Lesson: docs/src/part-1-ping-pong.md. The message types are in
+//! `contracts::ping_pong` (read it first).
+
+// Until every todo!() below is filled in, some imports and arguments are
+// unused. Delete this line when you are done: the compiler's warnings then
+// help you check your work.
+#![allow(unused)]
+
+use contracts::ping_pong::{ConsumerCall, Counts, Ping, ProducerCast, PRODUCER};
+use netsplit::gen_server::{self, CallResponse, Caller, Flow, GenServer};
+use netsplit::{Ctx, ExitReason};
+
+/// Producer node → the highest ping count seen from it.
+#[derive(Default)]
+pub struct Consumer {
+    counts: Counts,
+}
+
+impl GenServer for Consumer {
+    type Call = ConsumerCall;
+    type Reply = Counts;
+    type Cast = Ping;
+    type Info = ();
+
+    async fn init(&mut self, ctx: &Ctx) -> Result<(), ExitReason> {
+        todo!(
+            "Problem 3 (lesson: 'Problem 3, crash recovery'): this consumer may be a restart \
+             that missed pings. Ask every producer (every node, this one included) for its \
+             count: gen_server::abcast(ctx.node(), &ctx.node().nodes_and_self(), PRODUCER, \
+             &ProducerCast::SendCountTo(<this node's name>)); each producer answers with a \
+             Ping. Then return Ok(())"
+        )
+    }
+
+    async fn handle_call(
+        &mut self,
+        request: ConsumerCall,
+        _from: Caller<Counts>,
+        _ctx: &Ctx,
+    ) -> CallResponse<Counts> {
+        match request {
+            ConsumerCall::Counts => CallResponse::Reply(self.counts.clone()),
+        }
+    }
+
+    async fn handle_cast(&mut self, ping: Ping, _ctx: &Ctx) -> Flow {
+        todo!(
+            "Problem 1 (lesson: 'Problem 1, broadcast'): record the ping from {}: its count \
+             becomes the larger of the count we have and ping.count (a late or repeated ping \
+             must never make a count go down). Then return Flow::Continue",
+            ping.producer
+        )
+    }
+}
