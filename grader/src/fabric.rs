@@ -443,12 +443,25 @@ impl Fabric {
     /// The hook holds the fabric weakly: once the fabric is dropped, lookups
     /// answer `NOTFOUND`.
     pub fn route_portmap(&self, portmap: &PortMapper) {
+        self.route_portmap_except(portmap, &[]);
+    }
+
+    /// Like [`Fabric::route_portmap`], except that lookups made by the
+    /// `direct` requesters (the grader's own control node) are answered with
+    /// the real port: their connections bypass the fabric, so no fault the
+    /// fabric injects ever cuts the grader off, and the grader never becomes a
+    /// path between the two sides of a partition.
+    pub fn route_portmap_except(&self, portmap: &PortMapper, direct: &[&str]) {
+        let direct: BTreeSet<String> = direct.iter().map(|d| d.to_string()).collect();
         let registry = portmap.registry();
         self.set_upstream_resolver(move |target| registry.get(target));
         let registry = portmap.registry();
         let weak: Weak<Inner> = Arc::downgrade(&self.inner);
         portmap.set_resolver(move |requester, target| {
-            registry.get(target)?;
+            let real = registry.get(target)?;
+            if direct.contains(requester) {
+                return Some(real);
+            }
             let inner = weak.upgrade()?;
             match inner.proxy_port(requester, target) {
                 Ok(port) => Some(port),

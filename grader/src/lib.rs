@@ -12,7 +12,19 @@
 //!   killing, stopping, pausing, resuming and restarting them, with no
 //!   orphans left behind.
 
+pub mod artefacts;
+pub mod builder;
+pub mod devcheck;
 pub mod fabric;
+pub mod harness;
 pub mod launcher;
+pub mod mutants;
+pub mod output;
+pub mod part;
+pub mod parts;
 pub mod portmap;
 pub mod report;
+pub mod runner;
+pub mod runs;
+pub mod state;
+pub mod watch;

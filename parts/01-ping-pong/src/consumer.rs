@@ -25,13 +25,15 @@ impl GenServer for Consumer {
     type Info = ();
 
     async fn init(&mut self, ctx: &Ctx) -> Result<(), ExitReason> {
-        todo!(
-            "Problem 3 (lesson: 'Problem 3, crash recovery'): this consumer may be a restart \
-             that missed pings. Ask every producer (every node, this one included) for its \
-             count: gen_server::abcast(ctx.node(), &ctx.node().nodes_and_self(), PRODUCER, \
-             &ProducerCast::SendCountTo(<this node's name>)); each producer answers with a \
-             Ping. Then return Ok(())"
-        )
+        // TODO Problem 3 (lesson: "Problem 3, crash recovery"): this consumer
+        // may be a restart that missed pings. Ask every producer (every node,
+        // this one included) for its count:
+        //     gen_server::abcast(ctx.node(), &ctx.node().nodes_and_self(), PRODUCER,
+        //                        &ProducerCast::SendCountTo(<this node's name>));
+        // Each producer answers with a Ping, which handle_cast records.
+        // (Not a todo!(): a panic in init would stop the node from starting.)
+        tracing::warn!("Problem 3 is not done yet: this consumer starts with empty counts");
+        Ok(())
     }
 
     async fn handle_call(

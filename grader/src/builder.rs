@@ -1,0 +1,103 @@
+//! Building the crate under test with cargo, and finding its binary.
+
+use crate::output::Output;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// The workspace root (the grader is always run from this repository).
+pub fn workspace_root() -> PathBuf {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    here.parent().unwrap_or(here).to_path_buf()
+}
+
+/// The cargo target directory of the workspace.
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(d) => {
+            let d = PathBuf::from(d);
+            if d.is_absolute() {
+                d
+            } else {
+                workspace_root().join(d)
+            }
+        }
+        None => workspace_root().join("target"),
+    }
+}
+
+/// Why a build failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// cargo could not be run at all.
+    #[error("could not run cargo ({0}); is the Rust toolchain installed and on PATH?")]
+    NoCargo(std::io::Error),
+    /// The code does not compile: the student's problem.
+    #[error("`cargo build --release -p {package}` failed: the code does not compile (the compiler's messages are above)")]
+    Compile {
+        /// The package.
+        package: String,
+    },
+    /// cargo succeeded but named no binary.
+    #[error("cargo built {package} but reported no binary for it")]
+    NoBinary {
+        /// The package.
+        package: String,
+    },
+}
+
+/// Builds `package` in release mode and returns the path of its binary.
+/// `manifest` builds a crate outside the workspace (a mutant) into
+/// `target_dir`. Compiler messages go to the terminal as cargo renders them.
+pub fn build(
+    package: &str,
+    manifest: Option<&Path>,
+    target_dir: Option<&Path>,
+    out: &Output,
+) -> Result<PathBuf, BuildError> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(workspace_root())
+        .args([
+            "build",
+            "--release",
+            "--message-format=json-render-diagnostics",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    match manifest {
+        Some(m) => {
+            cmd.arg("--manifest-path").arg(m);
+        }
+        None => {
+            cmd.args(["-p", package]);
+        }
+    }
+    if let Some(t) = target_dir {
+        cmd.env("CARGO_TARGET_DIR", t);
+    }
+    out.line("build", format!("cargo build --release -p {package}"));
+    let mut child = cmd.spawn().map_err(BuildError::NoCargo)?;
+    let mut binary = None;
+    if let Some(stdout) = child.stdout.take() {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
+                continue;
+            };
+            if v["reason"] == "compiler-artifact" && v["target"]["name"] == package {
+                if let Some(exe) = v["executable"].as_str() {
+                    binary = Some(PathBuf::from(exe));
+                }
+            }
+        }
+    }
+    let status = child.wait().map_err(BuildError::NoCargo)?;
+    if !status.success() {
+        return Err(BuildError::Compile {
+            package: package.to_string(),
+        });
+    }
+    binary.ok_or_else(|| BuildError::NoBinary {
+        package: package.to_string(),
+    })
+}

@@ -1,0 +1,179 @@
+//! `grader dev-check`: the grader grading itself. Every starter must fail
+//! every stage, every solution must pass every stage, and every mutant (a
+//! solution with one deliberate bug, `grader/mutants/<part>/*.patch`) must be
+//! caught by the stage its patch names.
+
+use crate::builder;
+use crate::mutants::{self, Mutant};
+use crate::output::Output;
+use crate::part::{self, Part, Target};
+use crate::report::model::{RunReport, StageStatus};
+use crate::runner::{self, RunOptions};
+
+/// Runs the checks; returns the process exit code (0 when the kit is sound).
+pub async fn run(
+    part_name: Option<&str>,
+    only_mutant: Option<&str>,
+    stages: Option<u32>,
+    seed: Option<u64>,
+    time_scale: f64,
+) -> i32 {
+    let out = Output::new(true);
+    let parts: Vec<Part> = match part_name {
+        None => part::all(),
+        Some(n) => match part::find(n) {
+            Some(p) => vec![p],
+            None => {
+                eprintln!(
+                    "dev-check: no part called {n:?}; known: {}",
+                    part::known_names()
+                );
+                return 2;
+            }
+        },
+    };
+    let seed = seed.unwrap_or_else(rand::random::<u64>);
+    out.plain(format!("dev-check — seed {seed}"));
+    let mut problems: Vec<String> = vec![];
+    let mut passed: Vec<String> = vec![];
+    for part in &parts {
+        let grade = |target: Target, binary: std::path::PathBuf, stages: Option<u32>| {
+            let out = out.clone();
+            async move {
+                let opts = RunOptions {
+                    run_dir: crate::runs::new_run_dir(part.id, &target),
+                    target,
+                    stages,
+                    seed,
+                    time_scale,
+                    keep: false,
+                };
+                let report = runner::run(part, &binary, &opts, &out).await;
+                let _ = crate::artefacts::write_all(&report, &opts.run_dir, None);
+                report
+            }
+        };
+        if only_mutant.is_none() {
+            for (target, package) in [
+                (Target::Starter, part.starter_package),
+                (Target::Solution, part.solution_package),
+            ] {
+                let binary = match builder::build(package, None, None, &out) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        problems.push(format!("{} {target}: {e}", part.id));
+                        continue;
+                    }
+                };
+                let report = grade(target.clone(), binary, stages).await;
+                let verdict = match target {
+                    Target::Starter => starter_verdict(&report),
+                    _ => solution_verdict(&report),
+                };
+                match verdict {
+                    Ok(v) => passed.push(format!("{} {target}: {v}", part.id)),
+                    Err(v) => problems.push(format!("{} {target}: {v}", part.id)),
+                }
+            }
+        }
+        let list = match mutants::list(part) {
+            Ok(l) => l,
+            Err(e) => {
+                problems.push(format!("{} mutants: {e}", part.id));
+                continue;
+            }
+        };
+        if list.len() < 3 && only_mutant.is_none() {
+            problems.push(format!(
+                "{} has {} mutants; every part needs at least 3",
+                part.id,
+                list.len()
+            ));
+        }
+        for m in list
+            .iter()
+            .filter(|m| only_mutant.is_none_or(|o| o == m.name))
+        {
+            out.plain(format!(
+                "\nmutant {}: {} (must be caught by stage {})",
+                m.name, m.description, m.stage
+            ));
+            let binary = match mutants::build(part, m, &out) {
+                Ok(b) => b,
+                Err(e) => {
+                    problems.push(format!("{} mutant {}: {e}", part.id, m.name));
+                    continue;
+                }
+            };
+            let report = grade(Target::Mutant(m.name.clone()), binary, Some(m.stage)).await;
+            match mutant_verdict(&report, m) {
+                Ok(v) => passed.push(format!("{} mutant {}: {v}", part.id, m.name)),
+                Err(v) => problems.push(format!("{} mutant {}: {v}", part.id, m.name)),
+            }
+        }
+    }
+    out.plain("\ndev-check summary:");
+    for p in &passed {
+        out.plain(format!("  ✔ {p}"));
+    }
+    for p in &problems {
+        out.plain(format!("  ✘ {p}"));
+    }
+    if problems.is_empty() {
+        out.plain(format!("dev-check passed (seed {seed})"));
+        0
+    } else {
+        out.plain(format!(
+            "dev-check FAILED: {} problem(s); replay with `cargo run -p grader -- dev-check --seed {seed}`",
+            problems.len()
+        ));
+        1
+    }
+}
+
+fn statuses(r: &RunReport) -> String {
+    r.stages
+        .iter()
+        .map(|s| format!("{}:{:?}", s.number, s.status))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Every stage of a starter must fail (not pass, and not be inconclusive).
+pub fn starter_verdict(r: &RunReport) -> Result<String, String> {
+    if r.stages.iter().all(|s| s.status == StageStatus::Failed) {
+        Ok(format!("fails all {} stages", r.stages.len()))
+    } else {
+        Err(format!("every stage must fail; got {}", statuses(r)))
+    }
+}
+
+/// Every stage of a solution must pass.
+pub fn solution_verdict(r: &RunReport) -> Result<String, String> {
+    if r.stages.iter().all(|s| s.status == StageStatus::Passed) {
+        Ok(format!(
+            "passes all {} stages, {}/{}",
+            r.stages.len(),
+            r.score,
+            r.max
+        ))
+    } else {
+        Err(format!("every stage must pass; got {}", statuses(r)))
+    }
+}
+
+/// The stage a mutant names must fail.
+pub fn mutant_verdict(r: &RunReport, m: &Mutant) -> Result<String, String> {
+    match r.stages.iter().find(|s| s.number == m.stage) {
+        Some(s) if s.status == StageStatus::Failed => {
+            Ok(format!("caught by stage {} ({})", m.stage, statuses(r)))
+        }
+        Some(s) => Err(format!(
+            "stage {} must fail it, but it was {:?} ({})",
+            m.stage,
+            s.status,
+            statuses(r)
+        )),
+        None => Err(format!("stage {} was not run", m.stage)),
+    }
+}

@@ -1,0 +1,3 @@
+//! The stages of each course part, one module per part.
+
+pub mod ping_pong;

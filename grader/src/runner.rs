@@ -1,0 +1,206 @@
+//! Grading one part: every stage in order, each on a fresh cluster, then the
+//! reports.
+
+use crate::harness::{Harness, StageError, StageSetup};
+use crate::output::Output;
+use crate::part::{Part, Target};
+use crate::report::model::{RunReport, StageReport, StageStatus, Timeline, SCHEMA_VERSION};
+use futures::FutureExt;
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+/// How one part is graded.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// What is graded.
+    pub target: Target,
+    /// Run stages 1..=n (all when None).
+    pub stages: Option<u32>,
+    /// Seed of workloads and fault schedules.
+    pub seed: u64,
+    /// Factor applied to liveness deadlines.
+    pub time_scale: f64,
+    /// Where this run's artefacts go.
+    pub run_dir: PathBuf,
+    /// Keep traces and other raw files after the run.
+    pub keep: bool,
+}
+
+/// A stage that runs longer than this (scaled) is stopped: every wait in a
+/// stage is bounded, so this only fires on a grader bug.
+const STAGE_LIMIT: Duration = Duration::from_secs(180);
+
+/// Runs the stages of `part` against `binary` and returns the report (also
+/// written to `opts.run_dir`).
+pub async fn run(part: &Part, binary: &Path, opts: &RunOptions, out: &Output) -> RunReport {
+    let started = Instant::now();
+    let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+    out.run_header(
+        part.title,
+        &opts.target.to_string(),
+        opts.seed,
+        opts.time_scale,
+    );
+    let n = opts
+        .stages
+        .map_or(part.stages.len(), |n| (n as usize).min(part.stages.len()));
+    let mut stages = vec![];
+    for (i, def) in part.stages.iter().enumerate().take(n) {
+        let number = i as u32 + 1;
+        out.stage_header(number, def.name, def.points, def.goal);
+        let setup = StageSetup {
+            binary: binary.to_path_buf(),
+            number,
+            seed: opts.seed,
+            time_scale: opts.time_scale,
+            dir: opts.run_dir.join(format!("stage-{number}")),
+        };
+        let t0 = Instant::now();
+        let (result, record, trouble) = match Harness::new(setup, out.clone()).await {
+            Err(e) => (Err(e), None, vec![]),
+            Ok(mut h) => {
+                let limit = h.scaled(STAGE_LIMIT);
+                let r =
+                    tokio::time::timeout(limit, AssertUnwindSafe((def.run)(&mut h)).catch_unwind())
+                        .await;
+                let r = match r {
+                    Ok(Ok(r)) => r,
+                    Ok(Err(panic)) => Err(StageError::Grader(format!(
+                        "the stage panicked: {}",
+                        panic_text(&panic)
+                    ))),
+                    Err(_) => Err(StageError::Inconclusive(format!(
+                        "the stage did not finish within {} s",
+                        limit.as_secs()
+                    ))),
+                };
+                let trouble = if r.is_err() {
+                    h.trouble_lines(2)
+                } else {
+                    vec![]
+                };
+                (r, Some(h.finish()), trouble)
+            }
+        };
+        let (status, error) = match result {
+            Ok(()) => (StageStatus::Passed, None),
+            Err(StageError::Failed) => (StageStatus::Failed, None),
+            Err(StageError::Inconclusive(e)) => (StageStatus::Inconclusive, Some(e)),
+            Err(StageError::Grader(e)) => (StageStatus::GraderError, Some(e)),
+        };
+        for (node, lines) in &trouble {
+            for l in lines {
+                out.line(node, l);
+            }
+        }
+        let mut timeline = Timeline::default();
+        let mut checks = vec![];
+        if let Some(rec) = record {
+            timeline.nodes = rec.lanes;
+            timeline.bands = rec.bands;
+            timeline.marks = rec.marks;
+            timeline.messages = crate::artefacts::messages(&rec.traces, rec.started_sys);
+            checks = rec.checks;
+            if !opts.keep {
+                for (_, t) in &rec.traces {
+                    let _ = std::fs::remove_file(t);
+                }
+            }
+        }
+        let report = StageReport {
+            number,
+            name: def.name.to_string(),
+            goal: def.goal.to_string(),
+            points: if status == StageStatus::Passed {
+                def.points
+            } else {
+                0
+            },
+            max_points: def.points,
+            status,
+            duration_ms: t0.elapsed().as_millis() as u64,
+            checks,
+            hint: def.hint.to_string(),
+            lesson: part.lesson_link(i),
+            error,
+            timeline,
+        };
+        out.stage_end(&report);
+        stages.push(report);
+    }
+    let score = stages.iter().map(|s| s.points).sum();
+    let max = part.max_points(n);
+    let replay = replay_command(part, opts, &stages);
+    RunReport {
+        schema: SCHEMA_VERSION,
+        part: part.id.to_string(),
+        title: part.title.to_string(),
+        target: opts.target.to_string(),
+        seed: opts.seed,
+        time_scale: opts.time_scale,
+        started_at,
+        duration_ms: started.elapsed().as_millis() as u64,
+        score,
+        max,
+        replay,
+        stages,
+    }
+}
+
+/// The command that reruns the first stage that did not pass, with the same seed.
+fn replay_command(part: &Part, opts: &RunOptions, stages: &[StageReport]) -> String {
+    let mut cmd = format!("cargo grade {}", part.id);
+    match &opts.target {
+        Target::Starter => {}
+        Target::Solution => cmd.push_str(" --solution"),
+        Target::Mutant(m) => {
+            cmd = format!("cargo run -p grader -- dev-check {} --mutant {m}", part.id)
+        }
+    }
+    cmd.push_str(&format!(" --seed {}", opts.seed));
+    if opts.time_scale != 1.0 {
+        cmd.push_str(&format!(" --time-scale {}", opts.time_scale));
+    }
+    let first_bad = stages.iter().find(|s| s.status != StageStatus::Passed);
+    if let Some(s) = first_bad {
+        cmd.push_str(&format!(" --stage {}", s.number));
+    } else if let Some(n) = opts.stages {
+        cmd.push_str(&format!(" --stage {n}"));
+    }
+    cmd
+}
+
+fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(no message)".into()
+    }
+}
+
+/// The process exit code for a set of reports: 3 if the grader failed, else
+/// 1 if the code under test failed a stage, else 2 if a stage could not
+/// tell, else 0.
+pub fn exit_code<'a>(reports: impl IntoIterator<Item = &'a RunReport>) -> i32 {
+    let mut code = 0;
+    for r in reports {
+        for s in &r.stages {
+            let c = match s.status {
+                StageStatus::GraderError => 3,
+                StageStatus::Failed => 1,
+                StageStatus::Inconclusive => 2,
+                StageStatus::Passed | StageStatus::Skipped => 0,
+            };
+            code = match (code, c) {
+                (3, _) | (_, 3) => 3,
+                (1, _) | (_, 1) => 1,
+                (2, _) | (_, 2) => 2,
+                _ => 0,
+            };
+        }
+    }
+    code
+}

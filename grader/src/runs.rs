@@ -1,0 +1,53 @@
+//! Run directories: target/grader/<part>/<run>/, newest kept, oldest pruned.
+
+use crate::part::Target;
+use std::path::PathBuf;
+
+/// The directory of one part's runs.
+pub fn part_dir(part: &str) -> PathBuf {
+    crate::builder::target_dir().join("grader").join(part)
+}
+
+/// A fresh, unique run directory (created).
+pub fn new_run_dir(part: &str, target: &Target) -> PathBuf {
+    let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+        .to_string()
+        .replace([':', '-'], "")
+        .replace('T', "-")
+        .trim_end_matches('Z')
+        .to_string();
+    let target = target.to_string().replace(':', "-");
+    let base = part_dir(part);
+    for i in 0.. {
+        let name = if i == 0 {
+            format!("{stamp}-{target}")
+        } else {
+            format!("{stamp}-{target}-{i}")
+        };
+        let dir = base.join(name);
+        if std::fs::create_dir_all(&base).is_ok() && std::fs::create_dir(&dir).is_ok() {
+            return dir;
+        }
+        if i > 1000 {
+            break;
+        }
+    }
+    std::env::temp_dir().join(format!("netsplit-grader-{}", std::process::id()))
+}
+
+/// Removes all but the `keep` newest run directories of a part.
+pub fn prune(part: &str, keep: usize) {
+    let Ok(entries) = std::fs::read_dir(part_dir(part)) else {
+        return;
+    };
+    let mut dirs: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    let n = dirs.len().saturating_sub(keep);
+    for d in dirs.into_iter().take(n) {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}

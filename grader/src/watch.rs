@@ -1,0 +1,130 @@
+//! `grader watch <part>`: regrade whenever the part's sources change.
+
+use crate::part::{Part, Target};
+use crate::runner::{self, RunOptions};
+use crate::{artefacts, builder, output::Output, runs};
+use notify::{RecursiveMode, Watcher};
+use std::path::Path;
+use std::time::Duration;
+
+/// Changes closer together than this are graded once.
+const DEBOUNCE: Duration = Duration::from_millis(400);
+
+/// Grades once, then again after every change, until Ctrl-C.
+pub async fn run(
+    part: Part,
+    target: Target,
+    stages: Option<u32>,
+    seed: Option<u64>,
+    time_scale: f64,
+    poll: bool,
+) -> i32 {
+    let out = Output::new(true);
+    let root = builder::workspace_root();
+    let dir = match target {
+        Target::Solution => root.join("solutions").join(part.dir),
+        _ => root.join("parts").join(part.dir),
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let handler = move |res: notify::Result<notify::Event>| {
+        if let Ok(ev) = res {
+            if ev.paths.iter().any(|p| relevant(p)) {
+                let _ = tx.send(());
+            }
+        }
+    };
+    // Keep the watcher alive for the whole loop.
+    let _watcher: Box<dyn Watcher> = match make_watcher(handler, poll, &dir) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("watch: cannot watch {}: {e}", dir.display());
+            return 2;
+        }
+    };
+    let package = match target {
+        Target::Solution => part.solution_package,
+        _ => part.starter_package,
+    };
+    loop {
+        let seed = seed.unwrap_or_else(rand::random::<u64>);
+        match builder::build(package, None, None, &out) {
+            Ok(binary) => {
+                let opts = RunOptions {
+                    run_dir: runs::new_run_dir(part.id, &target),
+                    target: target.clone(),
+                    stages,
+                    seed,
+                    time_scale,
+                    keep: false,
+                };
+                let report = runner::run(&part, &binary, &opts, &out).await;
+                let _ = artefacts::write_all(&report, &opts.run_dir, None);
+                out.summary(&report, &opts.run_dir.display().to_string());
+                runs::prune(part.id, 20);
+            }
+            Err(e) => out.plain(format!("{e}")),
+        }
+        out.plain(format!(
+            "\nwatching {} — save a file to regrade, Ctrl-C to stop",
+            dir.display()
+        ));
+        if rx.recv().await.is_none() {
+            return 3;
+        }
+        // Debounce: an editor's save is often several events.
+        loop {
+            match tokio::time::timeout(DEBOUNCE, rx.recv()).await {
+                Ok(Some(())) => continue,
+                Ok(None) => return 3,
+                Err(_) => break,
+            }
+        }
+        out.plain("\nchange detected: regrading");
+    }
+}
+
+/// Source files only: not editor swap files, not build output.
+fn relevant(p: &Path) -> bool {
+    if p.components().any(|c| c.as_os_str() == "target") {
+        return false;
+    }
+    matches!(p.extension().and_then(|e| e.to_str()), Some("rs" | "toml"))
+}
+
+fn make_watcher<F>(handler: F, poll: bool, dir: &Path) -> notify::Result<Box<dyn Watcher>>
+where
+    F: notify::EventHandler + Clone,
+{
+    let mut w: Box<dyn Watcher> = if poll {
+        Box::new(notify::PollWatcher::new(
+            handler,
+            notify::Config::default().with_poll_interval(Duration::from_millis(500)),
+        )?)
+    } else {
+        match notify::recommended_watcher(handler.clone()) {
+            Ok(w) => Box::new(w),
+            // No native notifications (e.g. inotify limits reached): poll instead.
+            Err(_) => Box::new(notify::PollWatcher::new(
+                handler,
+                notify::Config::default().with_poll_interval(Duration::from_millis(500)),
+            )?),
+        }
+    };
+    w.watch(dir, RecursiveMode::Recursive)?;
+    Ok(w)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_sources_trigger_a_regrade() {
+        assert!(relevant(Path::new("/x/parts/01-ping-pong/src/producer.rs")));
+        assert!(relevant(Path::new("/x/parts/01-ping-pong/Cargo.toml")));
+        assert!(!relevant(Path::new(
+            "/x/parts/01-ping-pong/src/.producer.rs.swp"
+        )));
+        assert!(!relevant(Path::new("/x/target/release/build/foo.rs")));
+    }
+}
