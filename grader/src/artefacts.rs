@@ -1,26 +1,40 @@
-//! Writing a run's artefacts: results.json, junit.xml and the HTML timeline.
+//! Writing a run's artefacts: results.json, junit.xml and timeline.html.
 
-use crate::report::model::{RunReport, TimelineMessage};
+use crate::report::model::{RunReport, Timeline};
+use crate::report::{html, json, junit, timeline};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-/// The messages of a stage's timeline, read from the nodes' traces.
-pub fn messages(_traces: &[(String, PathBuf)], _start: SystemTime) -> Vec<TimelineMessage> {
-    Vec::new()
+/// Fills a stage timeline's messages from the nodes' traces (plus a mark
+/// when some were left out).
+pub fn add_messages(t: &mut Timeline, traces: &[(String, PathBuf)], start: SystemTime) {
+    let read = timeline::read_traces(traces, start);
+    if let Some(mark) = read.cap_mark() {
+        t.marks.push(mark);
+    }
+    t.messages = read.messages;
 }
 
-/// Writes every artefact of `report` into `dir`; returns the paths written.
+/// Writes results.json, junit.xml and timeline.html into `dir` (and the
+/// JUnit report also to `junit`, when given). Returns the paths written.
 pub fn write_all(
     report: &RunReport,
     dir: &Path,
-    junit: Option<&Path>,
+    junit_path: Option<&Path>,
 ) -> std::io::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
-    let json = dir.join("results.json");
-    let text = serde_json::to_string_pretty(report).map_err(std::io::Error::other)?;
-    std::fs::write(&json, text)?;
-    let mut written = vec![json];
-    if let Some(j) = junit {
+    let results = dir.join("results.json");
+    json::write(report, &results)?;
+    let junit_here = dir.join("junit.xml");
+    junit::write(report, &junit_here)?;
+    let html_path = dir.join("timeline.html");
+    html::write(report, &html_path)?;
+    let mut written = vec![results, junit_here, html_path];
+    if let Some(j) = junit_path {
+        if let Some(parent) = j.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)?;
+        }
+        junit::write(report, j)?;
         written.push(j.to_path_buf());
     }
     Ok(written)

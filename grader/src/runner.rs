@@ -100,7 +100,7 @@ pub async fn run(part: &Part, binary: &Path, opts: &RunOptions, out: &Output) ->
             timeline.nodes = rec.lanes;
             timeline.bands = rec.bands;
             timeline.marks = rec.marks;
-            timeline.messages = crate::artefacts::messages(&rec.traces, rec.started_sys);
+            crate::artefacts::add_messages(&mut timeline, &rec.traces, rec.started_sys);
             checks = rec.checks;
             if !opts.keep {
                 for (_, t) in &rec.traces {

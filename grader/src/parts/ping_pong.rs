@@ -502,11 +502,15 @@ async fn late_joiner(h: &mut Harness) -> Result<(), StageError> {
     .await
 }
 
+/// What the sampler saw: counts that went down, and the highest count seen
+/// per (consumer, producer).
+type Sampled = (Vec<String>, BTreeMap<(String, String), u64>);
+
 /// Polls every consumer while a stage runs and remembers every count it saw
 /// go down: the "never backwards" safety property.
 struct Sampler {
     stop: Arc<tokio::sync::Notify>,
-    task: tokio::task::JoinHandle<(Vec<String>, BTreeMap<(String, String), u64>)>,
+    task: tokio::task::JoinHandle<Sampled>,
 }
 
 impl Sampler {
@@ -545,7 +549,7 @@ impl Sampler {
         Sampler { stop, task }
     }
 
-    async fn finish(self) -> Result<(Vec<String>, BTreeMap<(String, String), u64>), StageError> {
+    async fn finish(self) -> Result<Sampled, StageError> {
         self.stop.notify_one();
         self.task
             .await

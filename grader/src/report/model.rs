@@ -19,7 +19,7 @@ pub struct RunReport {
     pub part: String,
     /// Part title, e.g. "Part 1: ping-pong".
     pub title: String,
-    /// What was graded: "starter", "solution" or "mutant:<name>".
+    /// What was graded: "starter", "solution" or `mutant:NAME`.
     pub target: String,
     /// The seed that drove workloads and fault schedules.
     pub seed: u64,
@@ -81,7 +81,10 @@ pub struct StageReport {
     pub lesson: String,
     /// Why the stage could not run, for `Inconclusive` / `GraderError`.
     pub error: Option<String>,
-    /// Messages between nodes and fault bands, for the HTML timeline.
+    /// Messages between nodes and fault bands, for the HTML timeline. Not in
+    /// results.json: thousands of timing-dependent entries belong in the
+    /// picture, not in the machine-readable verdict.
+    #[serde(skip_serializing, default)]
     pub timeline: Timeline,
 }
 
