@@ -662,3 +662,142 @@ async fn three_partitions_with_one_name_each_heal_to_the_lowest_nodes_pid() {
     }
     assert!(a.is_alive(&pa));
 }
+
+/// Four meshed nodes with random per-frame delays (1–30 ms), name tables merged.
+async fn delayed_cluster(seed: u64) -> (SimNet, Vec<Node>) {
+    let (net, ns) = nodes(seed, &["a@sim", "b@sim", "c@sim", "d@sim"]).await;
+    net.set_delay(Duration::from_millis(1), Duration::from_millis(30));
+    for n in &ns[1..] {
+        assert!(n.connect(ns[0].name()).await);
+    }
+    eventually(5 * S, "mesh", || ns.iter().all(|n| n.nodes().len() == 3)).await;
+    for n in &ns {
+        global::sync(n).await;
+    }
+    (net, ns)
+}
+
+fn tables(ns: &[Node]) -> Vec<Vec<(String, Option<Pid>)>> {
+    ns.iter()
+        .map(|n| {
+            global::registered_names(n)
+                .into_iter()
+                .map(|k| {
+                    let w = global::whereis_name(n, &k);
+                    (k, w)
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_random_network_delays_registration_stays_exclusive_and_merges_converge() {
+    for seed in 100..110 {
+        let (net, ns) = delayed_cluster(seed).await;
+        let pids: Vec<Pid> = ns.iter().map(idle).collect();
+        let rs = futures::future::join_all(
+            ns.iter()
+                .zip(&pids)
+                .map(|(n, p)| global::register_name(n, "x", p)),
+        )
+        .await;
+        let yes = rs.iter().filter(|r| **r == RegisterResult::Yes).count();
+        assert_eq!(yes, 1, "seed {seed}: {rs:?}");
+        // Partition {a, c} | {b, d}; "y" on both sides (pids on c and d); heal
+        // while every node registers "z".
+        net.partition(&[&[ns[0].name(), ns[2].name()], &[ns[1].name(), ns[3].name()]]);
+        eventually(5 * S, "partitioned", || {
+            ns[0].nodes().len() == 1 && ns[1].nodes().len() == 1
+        })
+        .await;
+        let (on_c, on_d) = (idle(&ns[2]), idle(&ns[3]));
+        assert_eq!(
+            global::register_name(&ns[0], "y", &on_c).await,
+            RegisterResult::Yes
+        );
+        assert_eq!(
+            global::register_name(&ns[1], "y", &on_d).await,
+            RegisterResult::Yes
+        );
+        net.heal();
+        let zs: Vec<Pid> = ns.iter().map(idle).collect();
+        let (connected, _) = tokio::join!(
+            ns[1].connect(ns[0].name()),
+            futures::future::join_all(
+                ns.iter()
+                    .zip(&zs)
+                    .map(|(n, p)| global::register_name(n, "z", p))
+            ),
+        );
+        assert!(connected);
+        eventually(10 * S, "mesh", || ns.iter().all(|n| n.nodes().len() == 3)).await;
+        for n in &ns {
+            global::sync(n).await;
+        }
+        eventually(
+            10 * S,
+            &format!("seed {seed}: one table everywhere"),
+            || {
+                let t = tables(&ns);
+                t.iter().all(|x| *x == t[0]) && t[0].iter().all(|(_, p)| p.is_some())
+            },
+        )
+        .await;
+        assert_eq!(
+            global::registered_names(&ns[3]),
+            vec!["x".to_string(), "y".to_string(), "z".to_string()]
+        );
+        assert_eq!(
+            global::whereis_name(&ns[3], "y"),
+            Some(on_c),
+            "seed {seed}: c < d"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_random_network_delays_locks_stay_exclusive() {
+    for seed in 200..205 {
+        let (_net, ns) = delayed_cluster(seed).await;
+        let inside = Arc::new(AtomicUsize::new(0));
+        let max_inside = Arc::new(AtomicUsize::new(0));
+        let count = Arc::new(AtomicUsize::new(0));
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        for n in &ns {
+            for _ in 0..3 {
+                let (inside, max_inside, count, tx) = (
+                    inside.clone(),
+                    max_inside.clone(),
+                    count.clone(),
+                    tx.clone(),
+                );
+                n.spawn(move |ctx| async move {
+                    let node = ctx.node().clone();
+                    let id = LockId::new("r", ctx.pid());
+                    for _ in 0..3 {
+                        let body = || async {
+                            let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
+                            max_inside.fetch_max(now, Ordering::SeqCst);
+                            tokio::time::sleep(Duration::from_millis(15)).await;
+                            count.fetch_add(1, Ordering::SeqCst);
+                            inside.fetch_sub(1, Ordering::SeqCst);
+                        };
+                        global::trans(&node, &id, body, None, u32::MAX)
+                            .await
+                            .unwrap();
+                    }
+                    tx.send(()).unwrap();
+                });
+            }
+        }
+        for _ in 0..12 {
+            tokio::time::timeout(3600 * S, rx.recv())
+                .await
+                .unwrap()
+                .unwrap();
+        }
+        assert_eq!(count.load(Ordering::SeqCst), 36, "seed {seed}");
+        assert_eq!(max_inside.load(Ordering::SeqCst), 1, "seed {seed}");
+    }
+}

@@ -331,3 +331,61 @@ async fn hidden_nodes_take_no_part_in_pg() {
     assert_eq!(pg::get_members(&a, PG, "g"), vec![pa]);
     assert_eq!(pg::get_members(&h, PG, "g"), vec![ph]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn with_random_network_delays_views_converge_after_churn_and_a_partition() {
+    for seed in 300..306 {
+        let net = SimNet::new(seed);
+        net.set_delay(Duration::from_millis(1), Duration::from_millis(30));
+        let mut ns = vec![];
+        for n in ["a@sim", "b@sim", "c@sim", "d@sim"] {
+            ns.push(net.start_node(n).await.unwrap());
+        }
+        for n in &ns {
+            pg::start_scope(n, PG);
+        }
+        for n in &ns[1..] {
+            assert!(n.connect(ns[0].name()).await);
+        }
+        eventually(5 * S, "mesh", || ns.iter().all(|n| n.nodes().len() == 3)).await;
+        // Churn on every node at once: join p twice and q once, then q leaves.
+        let mut expected = vec![];
+        let mut churn = vec![];
+        for n in &ns {
+            let (p, q) = (idle(n), idle(n));
+            expected.extend([p.clone(), p.clone()]);
+            churn.push(async move {
+                pg::join(n, PG, "g", &p).await.unwrap();
+                pg::join(n, PG, "g", &q).await.unwrap();
+                pg::join(n, PG, "g", &p).await.unwrap();
+                pg::leave(n, PG, "g", &q).await.unwrap();
+            });
+        }
+        futures::future::join_all(churn).await;
+        let all: Vec<&Node> = ns.iter().collect();
+        members_everywhere(&all, PG, "g", &expected).await;
+        // Partition {a, b} | {c, d}, churn on one side, heal.
+        net.partition(&[&[ns[0].name(), ns[1].name()], &[ns[2].name(), ns[3].name()]]);
+        let r = idle(&ns[3]);
+        pg::join(&ns[3], PG, "g", &r).await.unwrap();
+        let gone = pg::get_local_members(&ns[2], PG, "g")[0].clone();
+        ns[2].exit(&gone, ExitReason::Kill);
+        expected.retain(|p| p != &gone);
+        expected.push(r);
+        // That side no longer lists a's and b's members; a and b no longer list c's and d's.
+        let on = |nodes: &[&Node]| -> Vec<Pid> {
+            let names: Vec<&NodeName> = nodes.iter().map(|n| n.name()).collect();
+            expected
+                .iter()
+                .filter(|p| names.contains(&p.node()))
+                .cloned()
+                .collect()
+        };
+        members_everywhere(&all[2..], PG, "g", &on(&all[2..])).await;
+        members_everywhere(&all[..2], PG, "g", &on(&all[..2])).await;
+        net.heal();
+        assert!(ns[2].connect(ns[0].name()).await);
+        eventually(10 * S, "mesh", || ns.iter().all(|n| n.nodes().len() == 3)).await;
+        members_everywhere(&all, PG, "g", &expected).await;
+    }
+}
