@@ -30,10 +30,16 @@
 //! # }
 //! ```
 //!
-//! Differs from OTP: a scope must be started with `pg:start_link(Scope)` in
-//! OTP, and reading a scope that is not running raises. Here any call starts
-//! the scope on this node if it is not running ([`start_scope`] does it
-//! explicitly); the view of a scope just started fills in as peers answer.
+//! Differs from OTP:
+//!
+//! - a scope must be started with `pg:start_link(Scope)` in OTP, and reading
+//!   a scope that is not running raises. Here any call starts the scope on
+//!   this node if it is not running ([`start_scope`] does it explicitly); the
+//!   view of a scope just started fills in as peers answer;
+//! - OTP's `monitor` subscribes the calling process; these functions take a
+//!   [`Node`], so the subscriber is an argument (and must be local);
+//! - member lists are sorted by pid (OTP leaves their order unspecified), so
+//!   two nodes with the same view return the same list.
 
 use crate::exit::ExitReason;
 use crate::gen_server::{self, CallError};

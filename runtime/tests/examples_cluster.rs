@@ -10,24 +10,30 @@ use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(10);
 
-/// Builds the examples once per test binary (cargo releases its lock while
-/// tests run, and an up-to-date build is a no-op) and returns their paths.
+/// Builds the examples once per test binary and returns their paths. Cargo
+/// releases its lock while tests run; under `cargo test` (all targets) the
+/// examples are already built and this is a no-op. Same profile as the tests,
+/// same target directory (inherited through the environment).
 fn example(name: &str) -> PathBuf {
     static BUILT: OnceLock<Vec<(String, PathBuf)>> = OnceLock::new();
     let built = BUILT.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut args = vec![
+            "build",
+            "-p",
+            "netsplit",
+            "--example",
+            "global_counter",
+            "--example",
+            "pg_pubsub",
+            "--message-format=json-render-diagnostics",
+        ];
+        if !cfg!(debug_assertions) {
+            args.push("--release");
+        }
         let out = Command::new(cargo)
             .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .args([
-                "build",
-                "-p",
-                "netsplit",
-                "--example",
-                "global_counter",
-                "--example",
-                "pg_pubsub",
-                "--message-format=json-render-diagnostics",
-            ])
+            .args(args)
             .stderr(Stdio::inherit())
             .output()
             .expect("run cargo to build the examples");

@@ -35,8 +35,8 @@ fn sorted(mut v: Vec<Pid>) -> Vec<Pid> {
 }
 
 /// Waits until every node lists exactly `want` (sorted) in `group`.
-async fn members_everywhere(ns: &[&Node], scope: &str, group: &str, want: &[Pid]) {
-    let want = sorted(want.to_vec());
+async fn members_everywhere(ns: &[&Node], scope: &str, group: &str, want: Vec<Pid>) {
+    let want = sorted(want);
     eventually(S, &format!("{group} = {want:?} on every node"), || {
         ns.iter().all(|n| pg::get_members(n, scope, group) == want)
     })
@@ -63,20 +63,26 @@ async fn joins_and_leaves_propagate_and_a_double_join_needs_two_leaves() {
     assert_eq!(pg::get_local_members(&a, PG, "workers"), vec![pa.clone()]);
     pg::join(&b, PG, "workers", &pb).await.unwrap();
     pg::join(&b, PG, "workers", &pb).await.unwrap();
-    members_everywhere(&all, PG, "workers", &[pa.clone(), pb.clone(), pb.clone()]).await;
+    members_everywhere(
+        &all,
+        PG,
+        "workers",
+        vec![pa.clone(), pb.clone(), pb.clone()],
+    )
+    .await;
     assert_eq!(pg::which_groups(&c, PG), vec!["workers".to_string()]);
     assert!(pg::get_local_members(&c, PG, "workers").is_empty());
 
     pg::leave(&b, PG, "workers", &pb).await.unwrap();
-    members_everywhere(&all, PG, "workers", &[pa.clone(), pb.clone()]).await;
+    members_everywhere(&all, PG, "workers", vec![pa.clone(), pb.clone()]).await;
     pg::leave(&b, PG, "workers", &pb).await.unwrap();
-    members_everywhere(&all, PG, "workers", &[pa.clone()]).await;
+    members_everywhere(&all, PG, "workers", vec![pa.clone()]).await;
     assert_eq!(
         pg::leave(&b, PG, "workers", &pb).await,
         Err(PgError::NotJoined)
     );
     pg::leave(&a, PG, "workers", &pa).await.unwrap();
-    members_everywhere(&all, PG, "workers", &[]).await;
+    members_everywhere(&all, PG, "workers", vec![]).await;
     // Empty and missing groups are the same thing.
     for n in all {
         assert!(pg::which_groups(n, PG).is_empty());
@@ -114,7 +120,7 @@ async fn scopes_are_independent() {
     }
     let p = idle(&a);
     pg::join(&a, "chat", "room", &p).await.unwrap();
-    members_everywhere(&[&a, &b], "chat", "room", &[p.clone()]).await;
+    members_everywhere(&[&a, &b], "chat", "room", vec![p.clone()]).await;
     assert!(pg::get_members(&b, "jobs", "room").is_empty());
     assert!(pg::which_groups(&b, "jobs").is_empty());
 }
@@ -133,10 +139,10 @@ async fn a_member_that_exits_is_removed_everywhere() {
     }
     pg::join(&b, PG, "x", &p).await.unwrap();
     pg::join(&b, PG, "x", &q).await.unwrap();
-    members_everywhere(&all, PG, "x", &[p.clone(), p.clone(), q.clone()]).await;
+    members_everywhere(&all, PG, "x", vec![p.clone(), p.clone(), q.clone()]).await;
     b.exit(&p, ExitReason::Kill);
-    members_everywhere(&all, PG, "x", &[q.clone()]).await;
-    members_everywhere(&all, PG, "y", &[]).await;
+    members_everywhere(&all, PG, "x", vec![q.clone()]).await;
+    members_everywhere(&all, PG, "y", vec![]).await;
     assert_eq!(pg::which_groups(&a, PG), vec!["x".to_string()]);
 }
 
@@ -149,9 +155,9 @@ async fn members_of_a_node_that_goes_down_are_dropped() {
     let (pa, pc) = (idle(&a), idle(&c));
     pg::join(&a, PG, "g", &pa).await.unwrap();
     pg::join(&c, PG, "g", &pc).await.unwrap();
-    members_everywhere(&[&a, &b, &c], PG, "g", &[pa.clone(), pc.clone()]).await;
+    members_everywhere(&[&a, &b, &c], PG, "g", vec![pa.clone(), pc.clone()]).await;
     c.stop().await;
-    members_everywhere(&[&a, &b], PG, "g", &[pa.clone()]).await;
+    members_everywhere(&[&a, &b], PG, "g", vec![pa.clone()]).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -164,18 +170,18 @@ async fn partition_then_heal_resyncs_both_sides() {
     let (pa, pb, pc) = (idle(&a), idle(&b), idle(&c));
     pg::join(&a, PG, "g", &pa).await.unwrap();
     pg::join(&c, PG, "g", &pc).await.unwrap();
-    members_everywhere(&all, PG, "g", &[pa.clone(), pc.clone()]).await;
+    members_everywhere(&all, PG, "g", vec![pa.clone(), pc.clone()]).await;
 
     net.partition(&[&[a.name()], &[b.name(), c.name()]]);
     // Each side drops the other's members ...
-    members_everywhere(&[&a], PG, "g", &[pa.clone()]).await;
-    members_everywhere(&[&b, &c], PG, "g", &[pc.clone()]).await;
+    members_everywhere(&[&a], PG, "g", vec![pa.clone()]).await;
+    members_everywhere(&[&b, &c], PG, "g", vec![pc.clone()]).await;
     // ... and changes go on independently on each side.
     pg::join(&b, PG, "g", &pb).await.unwrap();
     pg::leave(&c, PG, "g", &pc).await.unwrap();
     let pa2 = idle(&a);
     pg::join(&a, PG, "h", &pa2).await.unwrap();
-    members_everywhere(&[&b, &c], PG, "g", &[pb.clone()]).await;
+    members_everywhere(&[&b, &c], PG, "g", vec![pb.clone()]).await;
     assert!(
         pg::get_members(&a, PG, "h") == vec![pa2.clone()]
             && pg::get_members(&b, PG, "h").is_empty()
@@ -184,8 +190,8 @@ async fn partition_then_heal_resyncs_both_sides() {
     net.heal();
     assert!(a.connect(b.name()).await);
     eventually(5 * S, "mesh", || all.iter().all(|n| n.nodes().len() == 2)).await;
-    members_everywhere(&all, PG, "g", &[pa.clone(), pb.clone()]).await;
-    members_everywhere(&all, PG, "h", &[pa2.clone()]).await;
+    members_everywhere(&all, PG, "g", vec![pa.clone(), pb.clone()]).await;
+    members_everywhere(&all, PG, "h", vec![pa2.clone()]).await;
 }
 
 fn join_of(ev: &PgEvent, mref: &Ref) -> Option<(String, Vec<Pid>)> {
@@ -218,7 +224,7 @@ async fn monitor_returns_members_then_delivers_join_and_leave_events() {
     }
     let early = idle(&b);
     pg::join(&b, PG, "g", &early).await.unwrap();
-    members_everywhere(&[&a], PG, "g", &[early.clone()]).await;
+    members_everywhere(&[&a], PG, "g", vec![early.clone()]).await;
 
     let mut sub = probe(&a).await;
     let (mref, now) = pg::monitor(&a, PG, "g", sub.ctx.pid()).await.unwrap();
@@ -277,7 +283,7 @@ async fn monitor_scope_reports_every_group() {
     }
     let x = idle(&b);
     pg::join(&b, PG, "x", &x).await.unwrap();
-    members_everywhere(&[&a], PG, "x", &[x.clone()]).await;
+    members_everywhere(&[&a], PG, "x", vec![x.clone()]).await;
     let mut sub = probe(&a).await;
     let (mref, groups) = pg::monitor_scope(&a, PG, sub.ctx.pid()).await.unwrap();
     assert_eq!(
@@ -306,7 +312,7 @@ async fn a_scope_started_late_catches_up_with_its_peers() {
     // b's scope starts on first use: empty at first, then filled by a's answer.
     let first = pg::get_members(&b, "late", "g");
     assert!(first.is_empty() || first == vec![p.clone()]);
-    members_everywhere(&[&b], "late", "g", &[p.clone()]).await;
+    members_everywhere(&[&b], "late", "g", vec![p.clone()]).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -363,7 +369,7 @@ async fn with_random_network_delays_views_converge_after_churn_and_a_partition()
         }
         futures::future::join_all(churn).await;
         let all: Vec<&Node> = ns.iter().collect();
-        members_everywhere(&all, PG, "g", &expected).await;
+        members_everywhere(&all, PG, "g", expected.clone()).await;
         // Partition {a, b} | {c, d}, churn on one side, heal.
         net.partition(&[&[ns[0].name(), ns[1].name()], &[ns[2].name(), ns[3].name()]]);
         let r = idle(&ns[3]);
@@ -381,11 +387,11 @@ async fn with_random_network_delays_views_converge_after_churn_and_a_partition()
                 .cloned()
                 .collect()
         };
-        members_everywhere(&all[2..], PG, "g", &on(&all[2..])).await;
-        members_everywhere(&all[..2], PG, "g", &on(&all[..2])).await;
+        members_everywhere(&all[2..], PG, "g", on(&all[2..])).await;
+        members_everywhere(&all[..2], PG, "g", on(&all[..2])).await;
         net.heal();
         assert!(ns[2].connect(ns[0].name()).await);
         eventually(10 * S, "mesh", || ns.iter().all(|n| n.nodes().len() == 3)).await;
-        members_everywhere(&all, PG, "g", &expected).await;
+        members_everywhere(&all, PG, "g", expected.clone()).await;
     }
 }

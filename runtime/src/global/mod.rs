@@ -1,8 +1,8 @@
 //! `:global` — cluster-wide process names and locks (Erlang's `global`).
 //!
-//! Every visible node runs a name server (registered locally as
-//! [`NAME_SERVER`]) that holds a full replica of the cluster's name table and
-//! the locks set on this node. Reading a name is a local read with no network
+//! Every node runs a name server (registered locally as [`NAME_SERVER`]) that
+//! holds a full replica of the name table of the visible nodes it is
+//! connected to, and the locks set on this node. Reading a name is a local read with no network
 //! traffic; changing one is serialized cluster-wide by a lock.
 //!
 //! ```no_run
@@ -33,6 +33,13 @@
 //!   exchanges the two name tables, resolves clashes with the [`Resolve`]
 //!   chosen at registration, and writes the merged result to every node of
 //!   both sides. Every node ends with the same table.
+//!
+//!   Differs from OTP in mechanism, not in outcome: OTP has each side's
+//!   `locker` lock its own partition and the two lockers wait for each other;
+//!   here a single session holds one lock over the union, which needs no
+//!   two-sided handshake and cannot deadlock (a refused lock is released and
+//!   retried after a random delay). Clash resolution, the choice of resolver
+//!   and the final tables are OTP's.
 //! - **Locks.** [`set_lock`] / [`del_lock`] / [`trans`] take a [`LockId`] on
 //!   a chosen set of nodes; a lock is released when its requester exits or its
 //!   requester's node goes down.
@@ -306,7 +313,8 @@ pub async fn register_name_with(
 
 /// Registers `pid` under `name` whether or not the name is taken (the old
 /// holder simply loses it) — OTP's `re_register_name/2`. Always `Yes` unless
-/// the node is stopping.
+/// the node is stopping. As in OTP, it does not check whether `pid` already
+/// has another global name: afterwards it may have two.
 pub async fn re_register_name(node: &Node, name: &str, pid: &Pid) -> RegisterResult {
     re_register_name_with(node, name, pid, Resolve::default()).await
 }

@@ -201,6 +201,23 @@ impl NameServer {
         }
     }
 
+    /// A registered process or a lock's requester is gone (exited, or its node
+    /// is unreachable): its name or its lock goes, if still the same one.
+    fn down(&mut self, mref: &Ref) {
+        match self.mons.remove(mref) {
+            Some(Mon::Name(name)) if self.name_mons.get(&name) == Some(mref) => {
+                self.name_mons.remove(&name);
+                self.shared.names.write().remove(&name);
+            }
+            Some(Mon::Lock(resource))
+                if self.locks.get(&resource).is_some_and(|l| &l.mref == mref) =>
+            {
+                self.locks.remove(&resource);
+            }
+            _ => {}
+        }
+    }
+
     fn node_up(&mut self, peer: NodeName, ctx: &Ctx) {
         let node = ctx.node();
         if self.shared.known.read().contains(&peer) || node.name() > &peer {
@@ -313,20 +330,7 @@ impl GenServer for NameServer {
                 }
                 self.check_waiters(ctx);
             }
-            Info::Down(d) => match self.mons.remove(&d.mref) {
-                Some(Mon::Name(name)) => {
-                    if self.name_mons.get(&name) == Some(&d.mref) {
-                        self.name_mons.remove(&name);
-                        self.shared.names.write().remove(&name);
-                    }
-                }
-                Some(Mon::Lock(resource)) => {
-                    if self.locks.get(&resource).is_some_and(|l| l.mref == d.mref) {
-                        self.locks.remove(&resource);
-                    }
-                }
-                None => {}
-            },
+            Info::Down(d) => self.down(&d.mref),
             Info::Msg(Note::SessionEnded(n, pid)) => {
                 if self.sessions.get(&n) == Some(&pid) {
                     self.sessions.remove(&n);
