@@ -222,7 +222,7 @@ pub async fn start<S: GenServer>(
     server: S,
     name: Option<&str>,
 ) -> Result<Pid, ServerStartError> {
-    start_opts(node, server, name, None).await
+    start_opts(node, server, name.map(Naming::Local), None).await
 }
 
 /// Starts a server linked to `parent` (a local process), as supervisors do.
@@ -231,21 +231,75 @@ pub async fn start_link<S: GenServer>(
     server: S,
     name: Option<&str>,
 ) -> Result<Pid, ServerStartError> {
-    start_opts(ctx.node(), server, name, Some(ctx.pid().clone())).await
+    start_opts(
+        ctx.node(),
+        server,
+        name.map(Naming::Local),
+        Some(ctx.pid().clone()),
+    )
+    .await
+}
+
+/// Starts a server registered under a cluster-wide `:global` name (Elixir's
+/// `name: {:global, name}`). The name is registered from the new process before
+/// `init` runs, with the default clash resolver.
+///
+/// If the name is already taken anywhere in the cluster, nothing is started and
+/// the result is [`ServerStartError::AlreadyStarted`] with the pid that holds
+/// the name: the lookup-or-start idiom (`{:error, {:already_started, pid}}`).
+/// See [`crate::global::register_name`] for what registration guarantees.
+pub async fn start_global<S: GenServer>(
+    node: &Node,
+    server: S,
+    name: &str,
+) -> Result<Pid, ServerStartError> {
+    start_opts(node, server, Some(Naming::Global(name)), None).await
+}
+
+/// Like [`start_global`], linked to the calling process (as supervisors start children).
+pub async fn start_link_global<S: GenServer>(
+    ctx: &Ctx,
+    server: S,
+    name: &str,
+) -> Result<Pid, ServerStartError> {
+    start_opts(
+        ctx.node(),
+        server,
+        Some(Naming::Global(name)),
+        Some(ctx.pid().clone()),
+    )
+    .await
+}
+
+/// How a starting server is named.
+#[derive(Clone, Copy)]
+pub(crate) enum Naming<'a> {
+    /// Registered on its own node only.
+    Local(&'a str),
+    /// Registered cluster-wide with `:global`.
+    Global(&'a str),
 }
 
 pub(crate) async fn start_opts<S: GenServer>(
     node: &Node,
     server: S,
-    name: Option<&str>,
+    name: Option<Naming<'_>>,
     parent: Option<Pid>,
 ) -> Result<Pid, ServerStartError> {
     let (ack_tx, ack_rx) = tokio::sync::oneshot::channel();
-    let name = name.map(str::to_string);
+    let global = matches!(name, Some(Naming::Global(_)));
+    let name = name.map(|n| match n {
+        Naming::Local(n) | Naming::Global(n) => n.to_string(),
+    });
     let p = parent.clone();
     node.spawn_opts(
         move |ctx| async move {
-            if let Some(n) = &name {
+            if let (Some(n), true) = (&name, global) {
+                if let Err(e) = crate::global::register_self(&ctx, n).await {
+                    let _ = ack_tx.send(Err(e));
+                    return ExitReason::Normal;
+                }
+            } else if let Some(n) = &name {
                 if let Err(e) = ctx.register(n) {
                     let other = match e {
                         crate::node::RegisterError::NameTaken(_, pid) => pid,

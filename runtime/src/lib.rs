@@ -1,7 +1,8 @@
 //! # netsplit — BEAM-style distribution for Rust
 //!
 //! Named nodes that connect over TCP, lightweight processes with mailboxes,
-//! GenServers, monitors and links that work across nodes, supervisors, and rpc —
+//! GenServers, monitors and links that work across nodes, supervisors, rpc,
+//! cluster-wide names and locks (`:global`) and process groups (`:pg`) —
 //! with Erlang/OTP's semantics, so what you learn here holds on the BEAM.
 //!
 //! | Erlang/Elixir                 | netsplit                                   |
@@ -14,6 +15,9 @@
 //! | `GenServer.abcast/multi_call` | [`gen_server::abcast`], [`gen_server::multi_call`] |
 //! | `:net_kernel.monitor_nodes/1` | [`Ctx::monitor_nodes`]                     |
 //! | `:rpc.call/4`                 | [`rpc::call`]                              |
+//! | `:global.register_name/2`     | [`global::register_name`], [`global::whereis_name`] |
+//! | `:global.trans/2`             | [`global::trans`], [`global::set_lock`]    |
+//! | `:pg.join/3`, `:pg.get_members/2` | [`pg::join`], [`pg::get_members`]      |
 //! | `Supervisor`                  | [`supervisor`]                             |
 //!
 //! Guarantees, as on the BEAM: messages between two processes arrive in the order
@@ -26,11 +30,14 @@
 
 pub(crate) mod dist;
 mod exit;
+mod ext;
 pub mod gen_server;
+pub mod global;
 pub mod lifecycle;
 pub mod logging;
 mod message;
 mod node;
+pub mod pg;
 mod pid;
 pub mod portmap;
 mod process;

@@ -49,6 +49,8 @@ pub(crate) struct NodeInner {
     /// Values that cannot travel in a message (closures) on their way between
     /// two processes of this node; see [`Node::handoff_put`].
     handoff: Mutex<FxHashMap<u64, Box<dyn std::any::Any + Send>>>,
+    /// Per-node state of subsystems built on the public mechanisms (`:global`, `:pg`).
+    pub(crate) ext: crate::ext::Extensions,
 }
 
 /// A process-table entry: a process, or a call's one-shot reply slot.
@@ -163,11 +165,13 @@ impl Node {
                 span,
                 stopped: AtomicBool::new(false),
                 handoff: Mutex::new(FxHashMap::default()),
+                ext: Default::default(),
                 config,
             }),
         };
         node.inner.dist.start_listening(&node).await?;
         crate::rpc::start_server(&node);
+        crate::global::start_server(&node).await;
         tracing::debug!(parent: &node.inner.span, creation, "node started");
         Ok(node)
     }
