@@ -3,9 +3,17 @@
 use crate::part::Target;
 use std::path::PathBuf;
 
+/// Where runs and the state file go: `GRADER_RUNS_DIR`, else target/grader.
+pub fn runs_root() -> PathBuf {
+    match std::env::var_os("GRADER_RUNS_DIR") {
+        Some(d) if !d.is_empty() => PathBuf::from(d),
+        _ => crate::builder::target_dir().join("grader"),
+    }
+}
+
 /// The directory of one part's runs.
 pub fn part_dir(part: &str) -> PathBuf {
-    crate::builder::target_dir().join("grader").join(part)
+    runs_root().join(part)
 }
 
 /// A fresh, unique run directory (created).

@@ -1,5 +1,5 @@
 //! The last score of every part, for `cargo grade list`: a small JSON file
-//! under target/grader/.
+//! next to the run directories (target/grader/state.json).
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -28,9 +28,7 @@ pub struct State {
 }
 
 fn path() -> PathBuf {
-    crate::builder::target_dir()
-        .join("grader")
-        .join("state.json")
+    crate::runs::runs_root().join("state.json")
 }
 
 impl State {

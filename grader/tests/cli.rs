@@ -1,0 +1,122 @@
+//! The command line: help, bad input and `list` (no nodes are started here).
+
+use assert_cmd::Command;
+use predicates::str::contains;
+
+/// The grader, with its state and run directories in a private temporary
+/// directory (dropped with the returned guard).
+fn grader() -> (Command, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = Command::cargo_bin("grader").expect("the grader binary is built");
+    c.env("GRADER_RUNS_DIR", dir.path());
+    (c, dir)
+}
+
+#[test]
+fn help_documents_the_exit_codes_and_the_commands() {
+    let (mut cmd, _dir) = grader();
+    cmd.arg("--help")
+        .assert()
+        .success()
+        .stdout(contains("Exit codes"))
+        .stdout(contains("3  the grader itself failed"))
+        .stdout(contains("dev-check"))
+        .stdout(contains("watch"))
+        .stdout(contains("--solution"))
+        .stdout(contains("--seed"));
+}
+
+#[test]
+fn an_unknown_part_is_a_clear_error_with_exit_code_2() {
+    let (mut cmd, _dir) = grader();
+    cmd.arg("pong-ping")
+        .assert()
+        .code(2)
+        .stderr(contains("no part called \"pong-ping\""))
+        .stderr(contains("ping-pong (1)"));
+}
+
+#[test]
+fn no_part_at_all_says_what_to_type() {
+    let (mut cmd, _dir) = grader();
+    cmd.assert()
+        .code(2)
+        .stderr(contains("cargo grade ping-pong"));
+}
+
+#[test]
+fn a_nonsense_time_scale_is_refused() {
+    let (mut cmd, _dir) = grader();
+    cmd.args(["ping-pong", "--time-scale", "0"])
+        .assert()
+        .code(2)
+        .stderr(contains("--time-scale must be a positive number"));
+}
+
+#[test]
+fn list_shows_every_part_even_before_any_grading() {
+    let (mut cmd, _dir) = grader();
+    cmd.arg("list")
+        .assert()
+        .success()
+        .stdout(contains("ping-pong"))
+        .stdout(contains("not graded"));
+}
+
+#[test]
+fn parts_are_found_by_name_number_or_directory() {
+    for name in [
+        "ping-pong",
+        "1",
+        "01",
+        "01-ping-pong",
+        "parts/01-ping-pong/",
+    ] {
+        assert_eq!(
+            grader::part::find(name).map(|p| p.id),
+            Some("ping-pong"),
+            "{name}"
+        );
+    }
+    assert!(grader::part::find("7").is_none());
+}
+
+#[test]
+fn every_part_has_stages_worth_100_points_with_hints_and_lessons() {
+    for part in grader::part::all() {
+        assert_eq!(part.max_points(part.stages.len()), 100, "{}", part.id);
+        for (i, s) in part.stages.iter().enumerate() {
+            assert!(
+                !s.goal.is_empty() && !s.hint.is_empty(),
+                "{} stage {}",
+                part.id,
+                i + 1
+            );
+            let link = part.lesson_link(i);
+            let (file, anchor) = link.split_once('#').expect("a lesson anchor");
+            let lesson = grader::builder::workspace_root().join(file);
+            let text = std::fs::read_to_string(&lesson)
+                .unwrap_or_else(|e| panic!("{}: {e}", lesson.display()));
+            let has_heading = text
+                .lines()
+                .any(|l| l.starts_with('#') && slug(l.trim_start_matches('#').trim()) == anchor);
+            assert!(has_heading, "{file} has no heading for #{anchor}");
+        }
+    }
+}
+
+/// The anchor mdBook gives a heading.
+fn slug(heading: &str) -> String {
+    heading
+        .chars()
+        .filter_map(|c| {
+            if c.is_alphanumeric() || c == '_' || c == '-' {
+                Some(c.to_ascii_lowercase())
+            } else if c == ' ' {
+                Some('-')
+            } else {
+                None
+            }
+        })
+        .collect()
+}
