@@ -6,7 +6,7 @@
 //! gone from its peers' lists), so no stage can pass because a fault silently
 //! did not happen.
 
-use crate::fabric::{Fabric, PartitionMode};
+use crate::fabric::{Fabric, PartitionMode, Policy};
 use crate::launcher::{Cluster, LaunchError, NodeSpec};
 use crate::output::Output;
 use crate::portmap::PortMapper;
@@ -246,7 +246,12 @@ impl Harness {
 
     // ------------------------------------------------------------------ nodes
 
-    fn spec(&self, short: &str) -> NodeSpec {
+    /// This stage's directory (logs, traces; a good place for input files).
+    pub fn dir(&self) -> &Path {
+        &self.setup.dir
+    }
+
+    fn spec(&self, short: &str, extra: Vec<String>) -> NodeSpec {
         let trace = self.setup.dir.join(format!("{short}.trace.jsonl"));
         NodeSpec::new(short, &self.setup.binary)
             .arg("--name")
@@ -260,14 +265,26 @@ impl Harness {
             .env("NO_COLOR", "1")
             // The panic message is what a student needs; backtraces bury it.
             .env("RUST_BACKTRACE", "0")
+            .args(extra)
     }
 
     /// Starts nodes (one process each), waits until each is ready, and
     /// connects the control node to each. A node that does not come up fails
     /// the stage with its last log lines.
     pub async fn start_nodes(&mut self, shorts: &[&str]) -> Result<(), StageError> {
+        self.start_nodes_with(shorts, |_| vec![]).await
+    }
+
+    /// Like [`Harness::start_nodes`], with extra command-line arguments per
+    /// node (after the node flags: `--name`, `--cookie`, `--portmap`,
+    /// `--trace`). A restart reuses them.
+    pub async fn start_nodes_with(
+        &mut self,
+        shorts: &[&str],
+        extra: impl Fn(&str) -> Vec<String>,
+    ) -> Result<(), StageError> {
         for short in shorts {
-            let spec = self.spec(short);
+            let spec = self.spec(short, extra(short));
             self.cluster.spawn(spec).map_err(launch_error)?;
             if !self.lanes.iter().any(|l| l == short) {
                 self.lanes.push(short.to_string());
@@ -483,24 +500,7 @@ impl Harness {
             vec![short.to_string()],
         );
         self.out.line(short, "killed (SIGKILL)");
-        let full = self.full(short);
-        let control = self.control.clone();
-        self.eventually(
-            format!("{short} is seen down"),
-            Duration::from_secs(5),
-            "disconnected",
-            || {
-                let (control, full) = (control.clone(), full.clone());
-                async move {
-                    if control.nodes_connected().contains(&full) {
-                        Err("still connected".to_string())
-                    } else {
-                        Ok(())
-                    }
-                }
-            },
-        )
-        .await
+        self.wait_gone(short).await
     }
 
     /// SIGSTOPs node `short` (verified by the OS).
@@ -526,10 +526,149 @@ impl Harness {
         Ok(())
     }
 
+    /// SIGTERMs node `short` (SIGKILL after a grace period) and waits until
+    /// the control node has seen it go.
+    pub async fn stop(&mut self, short: &str) -> Result<(), StageError> {
+        let node = self.cluster.node_mut(short).map_err(launch_error)?;
+        node.stop(Duration::from_secs(5))
+            .await
+            .map_err(launch_error)?;
+        self.band(
+            FaultKind::Stop,
+            format!("{short} stopped"),
+            vec![short.to_string()],
+        );
+        self.out.line(short, "stopped (SIGTERM)");
+        self.wait_gone(short).await
+    }
+
+    /// Liveness: the control node no longer lists `short` as connected.
+    async fn wait_gone(&mut self, short: &str) -> Result<(), StageError> {
+        let full = self.full(short);
+        let control = self.control.clone();
+        self.eventually(
+            format!("{short} is seen down"),
+            Duration::from_secs(5),
+            "disconnected",
+            || {
+                let (control, full) = (control.clone(), full.clone());
+                async move {
+                    if control.nodes_connected().contains(&full) {
+                        Err("still connected".to_string())
+                    } else {
+                        Ok(())
+                    }
+                }
+            },
+        )
+        .await
+    }
+
+    /// Kills node `short` and starts it again under the same name: a new
+    /// incarnation (verified: its pids carry a new creation), with empty
+    /// state, connected to no one but the grader.
+    pub async fn restart(&mut self, short: &str) -> Result<(), StageError> {
+        let before = self.whereis(short, rpc::REX).await.ok().flatten();
+        let node = self.cluster.node_mut(short).map_err(launch_error)?;
+        node.restart().await.map_err(launch_error)?;
+        let incarnation = node.incarnation();
+        self.band(
+            FaultKind::Kill,
+            format!("{short} restarted"),
+            vec![short.to_string()],
+        );
+        self.out.line(
+            short,
+            format!("killed and restarted (incarnation {incarnation})"),
+        );
+        let ready_within = self.scaled(Duration::from_secs(15));
+        let node = self.cluster.node_mut(short).map_err(launch_error)?;
+        if let Err(e) = node.wait_ready(ready_within).await {
+            self.log_shown = true;
+            return self.check(
+                CheckKind::Liveness,
+                format!("node {short} starts again and signals readiness"),
+                false,
+                None,
+                Some(e.to_string()),
+            );
+        }
+        let s = short.to_string();
+        self.close_bands(|b| b.kind == FaultKind::Kill && b.nodes == [s.clone()]);
+        let full = self.full(short);
+        let control = self.control.clone();
+        // The old connection may still be closing: retry the connect briefly.
+        self.eventually(
+            format!("the grader reaches the new {short}"),
+            Duration::from_secs(5),
+            "connected",
+            || {
+                let (control, full) = (control.clone(), full.clone());
+                async move {
+                    if control.connect(&full).await {
+                        Ok(())
+                    } else {
+                        Err("cannot connect".to_string())
+                    }
+                }
+            },
+        )
+        .await?;
+        let after = self.whereis(short, rpc::REX).await.ok().flatten();
+        let renewed = match (&before, &after) {
+            (Some(b), Some(a)) => b.creation() != a.creation(),
+            (None, Some(_)) => true,
+            _ => false,
+        };
+        self.check(
+            CheckKind::Liveness,
+            format!("{short} runs as a new incarnation"),
+            renewed,
+            Some("a creation other than the old one".into()),
+            Some(format!("before {before:?}, after {after:?}")),
+        )
+    }
+
+    /// Sets one direction of the link `from` → `to` (a one-way fault:
+    /// `Blackhole` holds bytes silently, so only ticks can tell; `Cut` resets).
+    pub fn one_way(&mut self, from: &str, to: &str, policy: Policy) {
+        self.fabric.set_link(from, to, policy);
+        let label = format!("{from} → {to}: {policy:?}");
+        self.band(
+            FaultKind::Link,
+            label.clone(),
+            vec![from.to_string(), to.to_string()],
+        );
+        self.out.line("net", label);
+    }
+
+    /// Adds `delay` to both directions between `a` and `b`.
+    pub fn latency(&mut self, a: &str, b: &str, delay: Duration) {
+        self.fabric.set_both(a, b, Policy::Latency(delay));
+        let label = format!("latency {a} ↔ {b}: {} ms", delay.as_millis());
+        self.band(
+            FaultKind::Latency,
+            label.clone(),
+            vec![a.to_string(), b.to_string()],
+        );
+        self.out.line("net", label);
+    }
+
     /// Splits the cluster into `groups` by cutting every link between them
     /// (connections reset, new ones refused), then checks that no node still
     /// lists a node of another group.
     pub async fn partition(&mut self, groups: &[&[&str]]) -> Result<(), StageError> {
+        self.partition_with(groups, PartitionMode::Cut).await
+    }
+
+    /// Like [`Harness::partition`], with a choice of mode: `Blackhole` holds
+    /// traffic silently, so nodes only notice when their ticks time out
+    /// (`net_ticktime`, 4 s by default).
+    pub async fn partition_with(
+        &mut self,
+        groups: &[&[&str]],
+        mode: PartitionMode,
+    ) -> Result<(), StageError> {
         let label = format!(
             "partition {}",
             groups
@@ -539,7 +678,7 @@ impl Harness {
                 .join(" | ")
         );
         self.fabric
-            .partition(groups, PartitionMode::Cut)
+            .partition(groups, mode)
             .map_err(|e| StageError::Grader(format!("fabric: {e}")))?;
         let nodes: Vec<String> = groups
             .iter()
@@ -557,46 +696,46 @@ impl Harness {
         }
         let expected = "no node lists a node on the other side".to_string();
         let control = self.control.clone();
-        self.eventually(
-            "the partition takes effect",
-            Duration::from_secs(10),
-            expected,
-            || {
-                let (control, fulls, group_of) = (control.clone(), fulls.clone(), group_of.clone());
-                async move {
-                    let mut bad = vec![];
-                    for (short, full) in &fulls {
-                        let mine = group_of.iter().find(|(n, _)| n == full).map(|(_, g)| *g);
-                        let seen: Result<Vec<NodeName>, BadRpc> = rpc::call(
-                            &control,
-                            full,
-                            "erlang",
-                            "nodes",
-                            &(),
-                            Duration::from_secs(2),
-                        )
-                        .await;
-                        match seen {
-                            Ok(seen) => {
-                                for n in seen {
-                                    let theirs =
-                                        group_of.iter().find(|(m, _)| *m == n).map(|(_, g)| *g);
-                                    if theirs.is_some() && theirs != mine {
-                                        bad.push(format!("{short} still lists {n}"));
-                                    }
+        let within = match mode {
+            PartitionMode::Cut => Duration::from_secs(10),
+            // Silence is noticed after net_ticktime (4 s) plus a tick interval.
+            PartitionMode::Blackhole => Duration::from_secs(15),
+        };
+        self.eventually("the partition takes effect", within, expected, || {
+            let (control, fulls, group_of) = (control.clone(), fulls.clone(), group_of.clone());
+            async move {
+                let mut bad = vec![];
+                for (short, full) in &fulls {
+                    let mine = group_of.iter().find(|(n, _)| n == full).map(|(_, g)| *g);
+                    let seen: Result<Vec<NodeName>, BadRpc> = rpc::call(
+                        &control,
+                        full,
+                        "erlang",
+                        "nodes",
+                        &(),
+                        Duration::from_secs(2),
+                    )
+                    .await;
+                    match seen {
+                        Ok(seen) => {
+                            for n in seen {
+                                let theirs =
+                                    group_of.iter().find(|(m, _)| *m == n).map(|(_, g)| *g);
+                                if theirs.is_some() && theirs != mine {
+                                    bad.push(format!("{short} still lists {n}"));
                                 }
                             }
-                            Err(e) => bad.push(format!("{short}: {e}")),
                         }
-                    }
-                    if bad.is_empty() {
-                        Ok(())
-                    } else {
-                        Err(bad.join("; "))
+                        Err(e) => bad.push(format!("{short}: {e}")),
                     }
                 }
-            },
-        )
+                if bad.is_empty() {
+                    Ok(())
+                } else {
+                    Err(bad.join("; "))
+                }
+            }
+        })
         .await
     }
 

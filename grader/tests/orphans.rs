@@ -50,7 +50,10 @@ fn grader_with_nodes_running(marker: &str, runs: &std::path::Path) -> Child {
     }
     // Keep draining stdout so the grader never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
-    assert!(marked_processes(marker).len() >= 3, "the nodes carry the marker");
+    assert!(
+        marked_processes(marker).len() >= 3,
+        "the nodes carry the marker"
+    );
     child
 }
 

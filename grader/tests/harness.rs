@@ -1,0 +1,153 @@
+//! The stage harness against real node processes (the ping-pong solution
+//! serves as an ordinary node): every fault it injects takes effect and is
+//! verified, and what it records is what the report shows.
+
+use contracts::ping_pong::{ProducerCall, ProducerReply, CONSUMER, PRODUCER};
+use grader::fabric::PartitionMode;
+use grader::harness::{Harness, StageSetup};
+use grader::output::Output;
+use grader::report::model::FaultKind;
+use std::time::{Duration, Instant};
+
+async fn harness(dir: &std::path::Path) -> Harness {
+    let out = Output::new(false);
+    let binary = grader::builder::build("ping-pong-solution", None, None, &out)
+        .expect("the solution builds");
+    let setup = StageSetup {
+        binary,
+        number: 1,
+        seed: 3,
+        time_scale: 2.0,
+        dir: dir.to_path_buf(),
+    };
+    Harness::new(setup, out).await.expect("harness starts")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_take_effect_and_are_verified() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(dir.path()).await;
+    let three = ["n1", "n2", "n3"];
+    h.start_nodes(&three).await.unwrap();
+    h.mesh(&three).await.unwrap();
+    // The grader is connected to every node but listed by none: it is hidden.
+    let seen: Vec<netsplit::NodeName> = h.rpc("n1", "erlang", "nodes", &()).await.unwrap();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert!(seen.iter().all(|n| !n.as_str().starts_with("grader@")));
+
+    // Crash: a new pid, registered again by the supervisor.
+    let old = h.whereis("n2", CONSUMER).await.unwrap().unwrap();
+    let new = h.crash("n2", CONSUMER).await.unwrap();
+    assert_ne!(old, new);
+    assert_eq!(h.whereis("n2", CONSUMER).await.unwrap(), Some(new));
+
+    // Pause: a paused node does not answer, a resumed one does.
+    h.pause("n3").await.unwrap();
+    let r = h
+        .call::<_, ProducerReply>(
+            "n3",
+            PRODUCER,
+            &ProducerCall::CurrentCount,
+            Duration::from_millis(300),
+        )
+        .await;
+    assert!(r.is_err(), "a paused node answered: {r:?}");
+    h.resume("n3").await.unwrap();
+    let r = h
+        .call::<_, ProducerReply>(
+            "n3",
+            PRODUCER,
+            &ProducerCall::CurrentCount,
+            Duration::from_secs(5),
+        )
+        .await;
+    assert_eq!(r, Ok(ProducerReply::Count(0)));
+
+    // Restart: same name, new incarnation, and nobody but the grader connected.
+    h.restart("n2").await.unwrap();
+    let peers: Vec<netsplit::NodeName> = h.rpc("n2", "erlang", "nodes", &()).await.unwrap();
+    assert!(
+        peers.is_empty(),
+        "a restarted node reconnected by itself: {peers:?}"
+    );
+    h.mesh(&three).await.unwrap();
+
+    // Latency on n1 <-> n2 slows n1's multi_call to n2's consumer.
+    h.latency("n1", "n2", Duration::from_millis(150));
+    let t0 = Instant::now();
+    let r = h
+        .call::<_, ProducerReply>(
+            "n1",
+            PRODUCER,
+            &ProducerCall::GetCounts { timeout_ms: 3000 },
+            Duration::from_secs(5),
+        )
+        .await;
+    assert!(matches!(r, Ok(ProducerReply::Cluster(_))), "{r:?}");
+    assert!(
+        t0.elapsed() >= Duration::from_millis(300),
+        "latency not applied: {:?}",
+        t0.elapsed()
+    );
+    h.heal();
+
+    // A silent partition is only noticed through ticks, and it is noticed.
+    h.partition_with(&[&["n1"], &["n2", "n3"]], PartitionMode::Blackhole)
+        .await
+        .unwrap();
+    let n1_peers: Vec<netsplit::NodeName> = h.rpc("n1", "erlang", "nodes", &()).await.unwrap();
+    assert!(n1_peers.is_empty(), "{n1_peers:?}");
+    h.heal();
+
+    // Kill: the node is gone and seen gone.
+    h.kill("n3").await.unwrap();
+    assert!(!h
+        .control()
+        .nodes_connected()
+        .iter()
+        .any(|n| n.as_str().starts_with("n3@")));
+
+    let record = h.finish();
+    assert!(record.checks.iter().all(|c| c.passed));
+    let kinds: Vec<FaultKind> = record.bands.iter().map(|b| b.kind).collect();
+    for k in [
+        FaultKind::Crash,
+        FaultKind::Pause,
+        FaultKind::Kill,
+        FaultKind::Latency,
+        FaultKind::Partition,
+    ] {
+        assert!(kinds.contains(&k), "no {k:?} band in {kinds:?}");
+    }
+    assert!(
+        record.bands.iter().all(|b| b.end_us.is_some()),
+        "bands are closed at the end"
+    );
+    assert_eq!(record.lanes, vec!["n1", "n2", "n3"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_cannot_start_fails_the_check_with_its_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Output::new(false);
+    // `false` exits at once without signalling readiness.
+    let setup = StageSetup {
+        binary: "false".into(),
+        number: 1,
+        seed: 1,
+        time_scale: 1.0,
+        dir: dir.path().to_path_buf(),
+    };
+    let mut h = Harness::new(setup, out).await.unwrap();
+    let r = h.start_nodes(&["n1"]).await;
+    assert!(
+        matches!(r, Err(grader::harness::StageError::Failed)),
+        "{r:?}"
+    );
+    let record = h.finish();
+    let check = &record.checks[0];
+    assert!(!check.passed);
+    assert!(check.name.contains("n1 starts"), "{}", check.name);
+    let actual = check.actual.as_deref().unwrap_or("");
+    assert!(actual.contains("exited"), "{actual}");
+}
