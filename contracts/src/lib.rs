@@ -9,4 +9,5 @@
 //! the runtime's built-in rpc functions (`net_kernel:connect_node`,
 //! `erlang:nodes`, `erlang:whereis`, ...) and exit signals.
 
+pub mod map_reduce;
 pub mod ping_pong;

@@ -326,6 +326,49 @@ impl Harness {
         Ok(())
     }
 
+    /// Runs the binary under test once as a plain command, not a node: only
+    /// `args`, no node flags (for a part's single-machine mode). Like a node
+    /// it runs in its own process group, cannot outlive the grader, and logs
+    /// to `<short>.log` (`short` must be new in this stage). Waits at most
+    /// `within` (scaled) for it to exit: a command still running then is
+    /// killed and fails a liveness check. Returns its exit status.
+    pub async fn run_command(
+        &mut self,
+        short: &str,
+        args: Vec<String>,
+        within: Duration,
+    ) -> Result<std::process::ExitStatus, StageError> {
+        let spec = NodeSpec::new(short, &self.setup.binary)
+            .env("NO_COLOR", "1")
+            .env("RUST_BACKTRACE", "0")
+            .args(args);
+        self.cluster.spawn(spec).map_err(launch_error)?;
+        if !self.lanes.iter().any(|l| l == short) {
+            self.lanes.push(short.to_string());
+        }
+        let within = self.scaled(within);
+        let deadline = Instant::now() + within;
+        loop {
+            let node = self.cluster.node_mut(short).map_err(launch_error)?;
+            if let Some(status) = node.try_exit_status() {
+                return Ok(status);
+            }
+            if Instant::now() >= deadline {
+                node.kill().await.map_err(launch_error)?;
+                return self
+                    .check(
+                        CheckKind::Liveness,
+                        format!("`{short}` finishes"),
+                        false,
+                        Some(format!("an exit within {}", secs(within))),
+                        Some("still running; killed".into()),
+                    )
+                    .map(|_| unreachable!("a failed check returns Err"));
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
     /// The log file of a node.
     pub fn log_path(&self, short: &str) -> PathBuf {
         self.setup.dir.join(format!("{short}.log"))

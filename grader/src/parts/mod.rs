@@ -1,3 +1,4 @@
 //! The stages of each course part, one module per part.
 
+pub mod map_reduce;
 pub mod ping_pong;
