@@ -43,13 +43,7 @@ crash consumer|producer | monitors N NODE | help | quit";
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
-    let node = match cli.node.start().await {
-        Ok(node) => node,
-        Err(e) => {
-            eprintln!("could not start the node: {e}");
-            std::process::exit(2);
-        }
-    };
+    let node = cli.node.start_or_exit().await;
     // The consumer starts first, so pings sent by our own producer have somewhere to go.
     let tree = SupervisorSpec::new(
         Strategy::OneForOne,
