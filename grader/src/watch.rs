@@ -63,7 +63,7 @@ pub async fn run(
                 };
                 let report = runner::run(&part, &binary, &opts, &out).await;
                 let _ = artefacts::write_all(&report, &opts.run_dir, None);
-                out.summary(&report, &opts.run_dir.display().to_string());
+                out.summary(&report, &runs::display(&opts.run_dir));
                 runs::prune(part.id, 20);
             }
             Err(e) => out.plain(format!("{e}")),
