@@ -9,4 +9,6 @@
 //! the runtime's built-in rpc functions (`net_kernel:connect_node`,
 //! `erlang:nodes`, `erlang:whereis`, ...) and exit signals.
 
+#![warn(missing_docs)]
+
 pub mod ping_pong;

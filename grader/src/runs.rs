@@ -1,4 +1,4 @@
-//! Run directories: target/grader/<part>/<run>/, newest kept, oldest pruned.
+//! Run directories: `target/grader/<part>/<run>/`, newest kept, oldest pruned.
 
 use crate::part::Target;
 use std::path::PathBuf;
