@@ -9,5 +9,7 @@
 //! the runtime's built-in rpc functions (`net_kernel:connect_node`,
 //! `erlang:nodes`, `erlang:whereis`, ...) and exit signals.
 
+#![warn(missing_docs)]
+
 pub mod map_reduce;
 pub mod ping_pong;

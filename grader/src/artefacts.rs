@@ -28,7 +28,7 @@ pub fn write_all(
     let junit_here = dir.join("junit.xml");
     junit::write(report, &junit_here)?;
     let html_path = dir.join("timeline.html");
-    html::write(report, &html_path)?;
+    html::write(&with_lessons_relative_to(report, dir), &html_path)?;
     let mut written = vec![results, junit_here, html_path];
     if let Some(j) = junit_path {
         if let Some(parent) = j.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -38,4 +38,22 @@ pub fn write_all(
         written.push(j.to_path_buf());
     }
     Ok(written)
+}
+
+/// The report with lesson links rewritten relative to `dir`, so they open
+/// from the HTML file (lessons are stored relative to the repository root).
+fn with_lessons_relative_to(report: &RunReport, dir: &Path) -> RunReport {
+    let root = crate::builder::workspace_root();
+    let mut r = report.clone();
+    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    let root = root.canonicalize().unwrap_or(root);
+    if let Ok(below) = dir.strip_prefix(&root) {
+        let up = "../".repeat(below.components().count());
+        for s in &mut r.stages {
+            if !s.lesson.is_empty() {
+                s.lesson = format!("{up}{}", s.lesson);
+            }
+        }
+    }
+    r
 }

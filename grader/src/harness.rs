@@ -10,7 +10,7 @@ use crate::fabric::{Fabric, PartitionMode, Policy};
 use crate::launcher::{Cluster, LaunchError, NodeSpec};
 use crate::output::Output;
 use crate::portmap::PortMapper;
-use crate::report::model::{CheckKind, CheckReport, FaultBand, FaultKind, Mark};
+use crate::report::model::{CheckKind, CheckReport, FaultBand, FaultKind, LinkTraffic, Mark};
 use netsplit::gen_server::{self, CallError};
 use netsplit::rpc::{self, BadRpc};
 use netsplit::{ExitReason, Message, Node, NodeConfig, NodeName, Pid};
@@ -90,6 +90,8 @@ pub struct StageRecord {
     pub traces: Vec<(String, PathBuf)>,
     /// When the stage started.
     pub started_sys: SystemTime,
+    /// What the fabric forwarded per directed link.
+    pub traffic: Vec<LinkTraffic>,
 }
 
 impl Harness {
@@ -799,7 +801,20 @@ impl Harness {
             .iter()
             .map(|s| (s.clone(), self.setup.dir.join(format!("{s}.trace.jsonl"))))
             .collect();
+        let traffic = self
+            .fabric
+            .all_stats()
+            .into_iter()
+            .filter(|(_, st)| st.bytes > 0)
+            .map(|((from, to), st)| LinkTraffic {
+                from,
+                to,
+                bytes: st.bytes,
+                frames: st.frames,
+            })
+            .collect();
         StageRecord {
+            traffic,
             checks: std::mem::take(&mut self.checks),
             bands: std::mem::take(&mut self.bands),
             marks: std::mem::take(&mut self.marks),

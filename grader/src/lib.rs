@@ -12,6 +12,8 @@
 //!   killing, stopping, pausing, resuming and restarting them, with no
 //!   orphans left behind.
 
+#![warn(missing_docs)]
+
 pub mod artefacts;
 pub mod builder;
 pub mod devcheck;

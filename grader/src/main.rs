@@ -210,7 +210,7 @@ fn list() -> i32 {
                 .unwrap_or_else(|| "not graded".into())
         };
         println!(
-            "{:<4} {:<22} {:>7}  {:<16} {:<16}",
+            "{:<4} {:<22} {:>7}  {:<22} {:<22}",
             p.number,
             p.id,
             p.stages.len(),
@@ -287,7 +287,7 @@ async fn grade_command(args: GradeArgs) -> i32 {
                     run_dir.display()
                 ),
             }
-            out.summary(&report, &run_dir.display().to_string());
+            out.summary(&report, &grader::runs::display(&run_dir));
             state::State::record(
                 part.id,
                 &target.to_string(),

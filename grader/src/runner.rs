@@ -96,7 +96,9 @@ pub async fn run(part: &Part, binary: &Path, opts: &RunOptions, out: &Output) ->
         }
         let mut timeline = Timeline::default();
         let mut checks = vec![];
+        let mut traffic = vec![];
         if let Some(rec) = record {
+            traffic = rec.traffic;
             timeline.nodes = rec.lanes;
             timeline.bands = rec.bands;
             timeline.marks = rec.marks;
@@ -125,6 +127,7 @@ pub async fn run(part: &Part, binary: &Path, opts: &RunOptions, out: &Output) ->
             lesson: part.lesson_link(i),
             error,
             timeline,
+            traffic,
         };
         out.stage_end(&report);
         stages.push(report);

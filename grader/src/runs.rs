@@ -1,4 +1,4 @@
-//! Run directories: target/grader/<part>/<run>/, newest kept, oldest pruned.
+//! Run directories: `target/grader/<part>/<run>/`, newest kept, oldest pruned.
 
 use crate::part::Target;
 use std::path::PathBuf;
@@ -58,4 +58,13 @@ pub fn prune(part: &str, keep: usize) {
     for d in dirs.into_iter().take(n) {
         let _ = std::fs::remove_dir_all(d);
     }
+}
+
+/// A path as a student would type it: relative to the current directory
+/// when it lies below it.
+pub fn display(path: &std::path::Path) -> String {
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| path.strip_prefix(cwd).ok().map(|p| p.display().to_string()))
+        .unwrap_or_else(|| path.display().to_string())
 }

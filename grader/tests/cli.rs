@@ -120,3 +120,103 @@ fn slug(heading: &str) -> String {
         })
         .collect()
 }
+
+#[test]
+fn a_starter_fails_with_a_hint_a_lesson_and_a_replay_command() {
+    let (mut cmd, _dir) = grader();
+    let out = cmd
+        .args(["ping-pong", "--stage", "1", "--seed", "9"])
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let out = String::from_utf8(out).unwrap();
+    assert!(out.contains("✘"), "{out}");
+    assert!(out.contains("hint: Problem 1"), "{out}");
+    assert!(
+        out.contains("lesson: docs/src/part-1-ping-pong.md#problem-1-broadcast"),
+        "{out}"
+    );
+    assert!(
+        out.contains("not yet implemented: Problem 1"),
+        "the todo!() message reaches the student: {out}"
+    );
+    assert!(
+        out.contains("replay:  cargo grade ping-pong --seed 9 --stage 1"),
+        "{out}"
+    );
+    assert!(out.contains("score 0/20"), "{out}");
+}
+
+#[test]
+fn repeat_summarizes_stability_and_junit_is_written_where_asked() {
+    let (mut cmd, dir) = grader();
+    let junit = dir.path().join("out").join("junit.xml");
+    cmd.args([
+        "ping-pong",
+        "--solution",
+        "--stage",
+        "1",
+        "--repeat",
+        "2",
+        "--seed",
+        "3",
+        "--junit",
+    ])
+    .arg(&junit)
+    .assert()
+    .success()
+    .stdout(contains("stability over 2 runs (seed 3)"))
+    .stdout(contains("passed 2/2 — passes every time"));
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("stage 1: Broadcast"), "{xml}");
+    // The last score is remembered for `list`.
+    let (mut list, _) = grader();
+    list.env("GRADER_RUNS_DIR", dir.path())
+        .arg("list")
+        .assert()
+        .success()
+        .stdout(contains("20/20"));
+}
+
+#[test]
+fn watch_grades_then_regrades_when_a_source_changes() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command as Std, Stdio};
+    let runs = tempfile::tempdir().unwrap();
+    let watched = tempfile::tempdir().unwrap();
+    let mut child = Std::new(env!("CARGO_BIN_EXE_grader"))
+        .args([
+            "watch",
+            "ping-pong",
+            "--solution",
+            "--stage",
+            "1",
+            "--poll",
+            "--seed",
+            "2",
+        ])
+        .env("GRADER_RUNS_DIR", runs.path())
+        .env("GRADER_WATCH_DIR", watched.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut wait_for = |what: &str| {
+        for line in lines.by_ref() {
+            if line.unwrap().contains(what) {
+                return;
+            }
+        }
+        panic!("watch ended before printing {what:?}");
+    };
+    wait_for("score 20/20");
+    wait_for("watching");
+    std::fs::write(watched.path().join("lib.rs"), "// changed\n").unwrap();
+    wait_for("change detected: regrading");
+    wait_for("score 20/20");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

@@ -52,6 +52,7 @@ fn mask(text: &str) -> String {
         (r#""(duration_ms|at_ms)": \d+"#, r#""$1": 0"#),
         (r"\d+(\.\d+)? s\)", "N s)"),
         (r"after \d+ ms", "after N ms"),
+        (r#""(bytes|frames)": \d+"#, r#""$1": 0"#),
         (r"os pid \d+", "os pid N"),
         (r"<[a-z0-9]+@127\.0\.0\.1\.\d+\.\d+>", "<PID>"),
         (r"reports: .*", "reports: DIR"),

@@ -76,13 +76,7 @@ struct Note {
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
-    let node = match cli.node.start().await {
-        Ok(n) => n,
-        Err(e) => {
-            eprintln!("global_counter: {e}");
-            std::process::exit(2);
-        }
-    };
+    let node = cli.node.start_or_exit().await;
     // The "shell" process: what `self()` is in iex. It prints what it receives.
     let shell = node.spawn(|ctx| async move {
         ctx.monitor_nodes(true);

@@ -59,13 +59,7 @@ fn pids(v: &[Pid]) -> String {
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
-    let node = match cli.node.start().await {
-        Ok(n) => n,
-        Err(e) => {
-            eprintln!("pg_pubsub: {e}");
-            std::process::exit(2);
-        }
-    };
+    let node = cli.node.start_or_exit().await;
     pg::start_scope(&node, DEFAULT_SCOPE);
     // Prints node events, and the group events of `watch`.
     let watcher = node.spawn(|ctx| async move {

@@ -146,7 +146,15 @@ fn three_nodes_form_a_full_mesh_from_one_connect_each() {
     // m1 and m3 never connected to each other explicitly.
     n[0].expect(Duration::from_secs(5), |l| l == "nodeup m3@127.0.0.1");
     assert_eq!(n[0].nodes(), "nodes [m2@127.0.0.1,m3@127.0.0.1]");
-    assert_eq!(n[2].nodes(), "nodes [m1@127.0.0.1,m2@127.0.0.1]");
+    // Each side marks the new connection up on its own: m3 may list m1 a
+    // moment after m1 listed m3.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut seen = n[2].nodes();
+    while seen != "nodes [m1@127.0.0.1,m2@127.0.0.1]" && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        seen = n[2].nodes();
+    }
+    assert_eq!(seen, "nodes [m1@127.0.0.1,m2@127.0.0.1]");
     assert_eq!(
         n[0].ask("ping m3@127.0.0.1", "pong"),
         "pong m3@127.0.0.1 ping"

@@ -286,6 +286,28 @@ async fn get_counts(
     Ok((r, took))
 }
 
+/// Liveness: get_counts on n1 answers within its timeout (plus a scaled
+/// margin) while something is wrong with n3.
+async fn get_counts_in_time(
+    h: &mut Harness,
+    timeout_ms: u64,
+    situation: &str,
+) -> Result<ClusterCounts, StageError> {
+    let (r, took) = get_counts(h, "n1", timeout_ms).await?;
+    let limit = Duration::from_millis(timeout_ms) + h.scaled(Duration::from_millis(1500));
+    h.check(
+        CheckKind::Liveness,
+        format!("get_counts on n1 returns within its {timeout_ms} ms timeout {situation}"),
+        r.is_ok() && took <= limit,
+        Some(format!("an answer within {} ms", limit.as_millis())),
+        Some(match &r {
+            Ok(_) => format!("answered after {} ms", took.as_millis()),
+            Err(e) => format!("{e} (after {} ms)", took.as_millis()),
+        }),
+    )?;
+    Ok(r.unwrap_or_default())
+}
+
 fn show_cluster(c: &ClusterCounts) -> String {
     let mut parts: Vec<String> = c
         .counts
@@ -333,19 +355,7 @@ async fn counts(h: &mut Harness) -> Result<(), StageError> {
     // A node that is connected but does not answer: get_counts must give up on it.
     h.pause("n3").await?;
     let timeout_ms = 1000;
-    let (r, took) = get_counts(h, "n1", timeout_ms).await?;
-    let limit = Duration::from_millis(timeout_ms) + h.scaled(Duration::from_millis(1500));
-    h.check(
-        CheckKind::Liveness,
-        format!("get_counts on n1 returns within its {timeout_ms} ms timeout while n3 is paused"),
-        r.is_ok() && took <= limit,
-        Some(format!("an answer within {} ms", limit.as_millis())),
-        Some(match &r {
-            Ok(_) => format!("answered after {} ms", took.as_millis()),
-            Err(e) => format!("{e} (after {} ms)", took.as_millis()),
-        }),
-    )?;
-    let c = r.unwrap_or_default();
+    let c = get_counts_in_time(h, timeout_ms, "while n3 is paused").await?;
     let n3 = h.full("n3");
     let ok = c.bad_nodes.contains(&n3)
         && !c.counts.contains_key(&n3)
@@ -363,18 +373,7 @@ async fn counts(h: &mut Harness) -> Result<(), StageError> {
 
     // A node that is gone: get_counts answers for the rest, without waiting on it.
     h.kill("n3").await?;
-    let (r, took) = get_counts(h, "n1", timeout_ms).await?;
-    h.check(
-        CheckKind::Liveness,
-        format!("get_counts on n1 returns within its {timeout_ms} ms timeout after n3 was killed"),
-        r.is_ok() && took <= limit,
-        Some(format!("an answer within {} ms", limit.as_millis())),
-        Some(match &r {
-            Ok(_) => format!("answered after {} ms", took.as_millis()),
-            Err(e) => format!("{e} (after {} ms)", took.as_millis()),
-        }),
-    )?;
-    let c = r.unwrap_or_default();
+    let c = get_counts_in_time(h, timeout_ms, "after n3 was killed").await?;
     let ok = !c.counts.contains_key(&n3)
         && ["n1", "n2"]
             .iter()

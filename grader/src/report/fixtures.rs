@@ -35,6 +35,7 @@ fn stage(number: u32, name: &str, status: StageStatus) -> StageReport {
         lesson: String::new(),
         error: None,
         timeline: Timeline::default(),
+        traffic: vec![],
     }
 }
 

@@ -1,4 +1,4 @@
-//! `report.html`: one self-contained page a student opens after a run.
+//! `timeline.html`: one self-contained page a student opens after a run.
 //!
 //! Everything is inline (CSS, JS, SVG): the page works from a `file://` URL,
 //! offline, and can be attached to a CI run as a single artefact. Every
@@ -1105,7 +1105,7 @@ mod tests {
     #[test]
     fn write_creates_the_page() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("report.html");
+        let path = dir.path().join("timeline.html");
         write(&sample_report(), &path).expect("writes");
         let text = std::fs::read_to_string(&path).expect("reads");
         assert!(text.starts_with("<!DOCTYPE html>"));

@@ -86,6 +86,23 @@ pub struct StageReport {
     /// picture, not in the machine-readable verdict.
     #[serde(skip_serializing, default)]
     pub timeline: Timeline,
+    /// What crossed each directed link between nodes, as the fabric counted
+    /// it (links that carried nothing are left out).
+    #[serde(default)]
+    pub traffic: Vec<LinkTraffic>,
+}
+
+/// Bytes and frames the fabric forwarded over one directed link in a stage.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct LinkTraffic {
+    /// Sending node.
+    pub from: String,
+    /// Receiving node.
+    pub to: String,
+    /// Bytes forwarded.
+    pub bytes: u64,
+    /// Complete frames (messages, ticks included) forwarded.
+    pub frames: u64,
 }
 
 /// Safety checks must hold at every moment; liveness checks must come true

@@ -25,12 +25,12 @@ impl GenServer for Consumer {
     type Info = ();
 
     async fn init(&mut self, ctx: &Ctx) -> Result<(), ExitReason> {
-        // TODO Problem 3 (lesson: "Problem 3, crash recovery"): this consumer
-        // may be a restart that missed pings. Ask every producer (every node,
-        // this one included) for its count:
-        //     gen_server::abcast(ctx.node(), &ctx.node().nodes_and_self(), PRODUCER,
-        //                        &ProducerCast::SendCountTo(<this node's name>));
-        // Each producer answers with a Ping, which handle_cast records.
+        // TODO Problem 3 (docs/src/part-1-ping-pong.md, "Problem 3, crash
+        // recovery"): this consumer may be a restart that missed pings. Ask
+        // the producer on every node, this one included, to send us its count:
+        // cast ProducerCast::SendCountTo(<this node's name>) to all of them at
+        // once (gen_server::abcast). Each answers with a Ping, which
+        // handle_cast records. Do the producer's half (its handle_cast) first.
         // (Not a todo!(): a panic in init would stop the node from starting.)
         tracing::warn!("Problem 3 is not done yet: this consumer starts with empty counts");
         Ok(())
@@ -49,9 +49,9 @@ impl GenServer for Consumer {
 
     async fn handle_cast(&mut self, ping: Ping, _ctx: &Ctx) -> Flow {
         todo!(
-            "Problem 1 (lesson: 'Problem 1, broadcast'): record the ping from {}: its count \
-             becomes the larger of the count we have and ping.count (a late or repeated ping \
-             must never make a count go down). Then return Flow::Continue",
+            "Problem 1 (docs/src/part-1-ping-pong.md, 'Problem 1, broadcast'): record this \
+             ping from {} in self.counts. A ping means 'at least this many', so a late or \
+             repeated one must never make a count go down. Then keep serving (Flow::Continue).",
             ping.producer
         )
     }

@@ -54,21 +54,20 @@ impl GenServer for Producer {
         match request {
             ProducerCall::SendPings(n) => {
                 todo!(
-                    "Problem 1 (lesson: 'Problem 1, broadcast'): {n} times, add one to \
-                     self.sent and cast self.ping(ctx) to the consumer of every node, this one \
-                     included: gen_server::abcast(ctx.node(), &ctx.node().nodes_and_self(), \
-                     CONSUMER, &ping). Then reply CallResponse::Reply(ProducerReply::Count(self.sent))"
+                    "Problem 1 (docs/src/part-1-ping-pong.md, 'Problem 1, broadcast'): send {n} \
+                     pings. For each one, add one to self.sent and cast self.ping(ctx) to the \
+                     consumer registered on every node, this one included (gen_server::abcast; \
+                     Node::nodes_and_self). Then reply with the new total, ProducerReply::Count."
                 )
             }
             ProducerCall::CurrentCount => CallResponse::Reply(ProducerReply::Count(self.sent)),
             ProducerCall::GetCounts { timeout_ms } => {
                 todo!(
-                    "Problem 2 (lesson: 'Problem 2, get_counts'): ask the consumer of every \
-                     node (this one included) for its Counts with ONE \
-                     gen_server::multi_call::<ConsumerCall, Counts>(..., CONSUMER, \
-                     &ConsumerCall::Counts, Duration::from_millis({timeout_ms})) and reply \
-                     ProducerReply::Cluster(ClusterCounts {{ counts, bad_nodes }}) built from \
-                     its replies and bad_nodes. Never wait longer than the timeout."
+                    "Problem 2 (docs/src/part-1-ping-pong.md, 'Problem 2, get_counts'): ask the \
+                     consumer on every node, this one included, for its Counts \
+                     (ConsumerCall::Counts) all at once, waiting at most {timeout_ms} ms in total \
+                     (gen_server::multi_call). Reply ProducerReply::Cluster with the answers and \
+                     the nodes that did not answer (ClusterCounts)."
                 )
             }
         }
@@ -78,9 +77,10 @@ impl GenServer for Producer {
         match msg {
             ProducerCast::SendCountTo(node) => {
                 todo!(
-                    "Problem 3 (lesson: 'Problem 3, crash recovery'): the consumer on {node} \
-                     has just started and asks for our count: cast self.ping(ctx) to it with \
-                     gen_server::cast(ctx.node(), (CONSUMER, &node), &ping)"
+                    "Problem 3 (docs/src/part-1-ping-pong.md, 'Problem 3, crash recovery'): the \
+                     consumer on {node} has just started and asks for our count: cast \
+                     self.ping(ctx) to the consumer registered on that node (gen_server::cast to \
+                     (CONSUMER, &node))."
                 )
             }
         }
@@ -88,9 +88,10 @@ impl GenServer for Producer {
 
     async fn handle_info(&mut self, info: Info<()>, ctx: &Ctx) -> Flow {
         if let Info::NodeUp(node) = info {
-            // TODO Problem 4 (lesson: "Problem 4, late joiners"): `node` just
-            // connected, and its consumer may have missed our pings. Cast
-            // self.ping(ctx) to it: gen_server::cast(ctx.node(), (CONSUMER, &node), &ping).
+            // TODO Problem 4 (docs/src/part-1-ping-pong.md, "Problem 4, late
+            // joiners"): `node` just connected, and its consumer may have
+            // missed our pings. Cast self.ping(ctx) to the consumer registered
+            // on that node (gen_server::cast).
             // (Not a todo!(): a panic here would restart the producer on every
             // nodeup and reset its count while you work on the other problems.)
             tracing::warn!(

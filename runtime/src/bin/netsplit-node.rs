@@ -42,13 +42,7 @@ impl GenServer for Echo {
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
-    let node = match cli.node.start().await {
-        Ok(n) => n,
-        Err(e) => {
-            eprintln!("netsplit-node: {e}");
-            std::process::exit(2);
-        }
-    };
+    let node = cli.node.start_or_exit().await;
     gen_server::start(&node, Echo, Some("echo"))
         .await
         .expect("echo server");

@@ -14,6 +14,7 @@ pub(crate) use protocol::DistMsg;
 use crate::exit::NodeDownReason;
 use crate::node::{Node, NodeInner, StartError};
 use crate::pid::{NodeName, Pid, Ref};
+use crate::transport::tcp::TcpOutbox;
 use crate::transport::{FrameReader, FrameWriter, Listener, Transport};
 use handshake::{Decision, HsError, Me, Peer, Refusal};
 use parking_lot::Mutex;
@@ -43,7 +44,7 @@ pub(crate) struct Conn {
     id: u64,
     peer: NodeName,
     hidden: bool,
-    tx: mpsc::UnboundedSender<Vec<u8>>,
+    tx: ConnTx,
     pub(crate) book: Mutex<ConnBook>,
     ctrl: Mutex<Option<CloseRequest>>,
 }
@@ -56,6 +57,48 @@ impl Conn {
         let (tx, rx) = oneshot::channel();
         ctrl.send((reason, tx)).ok()?;
         Some(rx)
+    }
+}
+
+/// Where a connection's outgoing frames go.
+enum ConnTx {
+    /// TCP: encoded straight into the connection's outbox (see [`TcpOutbox`]).
+    Tcp(Arc<TcpOutbox>),
+    /// Any other transport: whole frames through a channel to the writer task.
+    Queue(mpsc::UnboundedSender<Vec<u8>>),
+}
+
+impl ConnTx {
+    /// Queues `msg`; returns its encoded size. With `inline` (TCP), the caller
+    /// then calls [`ConnTx::flush_inline`] once it holds no lock.
+    fn send_msg(&self, msg: &DistMsg, inline: bool) -> usize {
+        match self {
+            ConnTx::Tcp(out) => out.push(|buf| encode_into(msg, buf), inline),
+            ConnTx::Queue(tx) => {
+                let frame = encode(msg);
+                let n = frame.len();
+                let _ = tx.send(frame);
+                n
+            }
+        }
+    }
+
+    /// Queues an already encoded frame.
+    fn send_frame(&self, frame: Vec<u8>) {
+        match self {
+            ConnTx::Tcp(out) => {
+                out.push(|buf| buf.extend_from_slice(&frame), false);
+            }
+            ConnTx::Queue(tx) => {
+                let _ = tx.send(frame);
+            }
+        }
+    }
+
+    fn flush_inline(&self) {
+        if let ConnTx::Tcp(out) = self {
+            out.flush_inline();
+        }
     }
 }
 
@@ -107,6 +150,11 @@ pub(crate) struct Dist {
 
 fn encode(msg: &DistMsg) -> Vec<u8> {
     postcard::to_allocvec(msg).expect("distribution frames always serialize")
+}
+
+fn encode_into(msg: &DistMsg, buf: &mut Vec<u8>) {
+    let v = std::mem::take(buf);
+    *buf = postcard::to_extend(msg, v).expect("distribution frames always serialize");
 }
 
 impl Dist {
@@ -163,17 +211,30 @@ impl Dist {
         book_fn: impl FnOnce(&mut ConnBook),
         connect: bool,
     ) {
-        let frame = encode(&msg);
-        let bytes = frame.len();
+        // A sender about to wait for the answer writes its frame itself when
+        // the connection is idle, rather than waking the writer task.
+        let inline = matches!(
+            msg,
+            DistMsg::Call { .. } | DistMsg::RegCall { .. } | DistMsg::Reply { .. }
+        );
         let mut peers = self.peers.lock();
-        match peers.get_mut(peer) {
+        let bytes = match peers.get_mut(peer) {
             Some(PeerState::Up(c)) => {
                 book_fn(&mut c.book.lock());
-                let _ = c.tx.send(frame);
+                let bytes = c.tx.send_msg(&msg, inline);
+                if inline {
+                    let c = c.clone();
+                    drop(peers);
+                    c.tx.flush_inline();
+                }
+                bytes
             }
             Some(PeerState::Pending(p)) => {
                 book_fn(&mut p.book);
+                let frame = encode(&msg);
+                let bytes = frame.len();
                 p.queue.push(frame);
+                bytes
             }
             None if !connect => return,
             None => {
@@ -184,12 +245,15 @@ impl Dist {
                     node.connection_lost(pending.book);
                     return;
                 }
+                let frame = encode(&msg);
+                let bytes = frame.len();
                 pending.queue.push(frame);
                 peers.insert(peer.clone(), PeerState::Pending(pending));
                 drop(peers);
                 self.spawn_initiator(node, peer.clone());
+                bytes
             }
-        }
+        };
         if let Some(t) = &node.inner.trace {
             let (from, to, ty) = msg.trace_fields();
             t.record(
@@ -339,9 +403,28 @@ impl Dist {
 
     /// A handshake succeeded: the connection is up.
     fn conn_up(&self, node: &Node, peer: Peer, reader: FrameReader, writer: FrameWriter) {
-        let (tx, rx) = mpsc::unbounded_channel();
         let (ctrl_tx, ctrl_rx) = oneshot::channel();
         let hidden = peer.hidden || node.is_hidden();
+        let sent = Arc::new(AtomicBool::new(true));
+        let (wfail_tx, wfail_rx) = oneshot::channel();
+        // Frames queued before the writer task first runs wait for it.
+        let (tx, writer_task) = match writer {
+            FrameWriter::Tcp(w) => {
+                let out = TcpOutbox::new(w, sent.clone());
+                let o = out.clone();
+                let task = tokio::spawn(async move {
+                    if o.run().await.is_err() {
+                        let _ = wfail_tx.send(());
+                    }
+                });
+                (ConnTx::Tcp(out), task)
+            }
+            w => {
+                let (tx, rx) = mpsc::unbounded_channel();
+                let task = tokio::spawn(write_loop(w, rx, sent.clone(), wfail_tx));
+                (ConnTx::Queue(tx), task)
+            }
+        };
         let conn = Arc::new(Conn {
             id: self.next_conn.fetch_add(1, Ordering::Relaxed),
             peer: peer.name.clone(),
@@ -357,7 +440,7 @@ impl Dist {
                 Some(PeerState::Pending(p)) => {
                     *conn.book.lock() = p.book;
                     for f in p.queue {
-                        let _ = conn.tx.send(f);
+                        conn.tx.send_frame(f);
                     }
                     p.waiters
                 }
@@ -377,11 +460,8 @@ impl Dist {
                 .into_iter()
                 .filter(|n| n != &peer.name)
                 .collect();
-            let _ = conn.tx.send(encode(&DistMsg::Peers(others)));
+            conn.tx.send_msg(&DistMsg::Peers(others), false);
         }
-        let sent = Arc::new(AtomicBool::new(true));
-        let (wfail_tx, wfail_rx) = oneshot::channel();
-        let writer_task = tokio::spawn(write_loop(writer, rx, sent.clone(), wfail_tx));
         let n = node.clone();
         tokio::spawn(
             async move { run_conn(n, conn, reader, writer_task, sent, wfail_rx, ctrl_rx).await }
@@ -538,14 +618,14 @@ async fn run_conn(
                 Err(_) => break NodeDownReason::Disconnect,
             },
             _ = &mut writer_failed => break NodeDownReason::ConnectionClosed,
-            f = reader.recv(max_frame) => match f {
-                Ok(Some(bytes)) => {
+            f = reader.recv_with(max_frame, |b| (postcard::from_bytes::<DistMsg>(b), b.len())) => match f {
+                Ok(Some((decoded, len))) => {
                     heard = true;
-                    match postcard::from_bytes::<DistMsg>(&bytes) {
+                    match decoded {
                         Ok(msg) => {
                             if let Some(t) = &inner.trace {
                                 let (from, to, ty) = msg.trace_fields();
-                                t.record("recv", &conn.peer, &inner.name, msg.kind(), from, to, ty, bytes.len());
+                                t.record("recv", &conn.peer, &inner.name, msg.kind(), from, to, ty, len);
                             }
                             if let DistMsg::Peers(list) = &msg {
                                 mesh_with(&node, list);
@@ -571,7 +651,7 @@ async fn run_conn(
                     break NodeDownReason::TickTimeout;
                 }
                 if !sent.swap(false, Ordering::Relaxed) {
-                    let _ = conn.tx.send(encode(&DistMsg::Tick));
+                    conn.tx.send_msg(&DistMsg::Tick, false);
                 }
             }
         }

@@ -179,4 +179,17 @@ impl NodeArgs {
         let config = self.config().map_err(crate::StartError::Config)?;
         crate::Node::start(config).await
     }
+
+    /// [`NodeArgs::start`], or a one-line explanation on stderr and exit code
+    /// 2 when the node cannot start (a bad name, a port in use, no port
+    /// mapper): what a node binary's `main` wants.
+    pub async fn start_or_exit(&self) -> crate::Node {
+        match self.start().await {
+            Ok(node) => node,
+            Err(e) => {
+                eprintln!("could not start node {}: {e}", self.name);
+                std::process::exit(2);
+            }
+        }
+    }
 }

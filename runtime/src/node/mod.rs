@@ -8,6 +8,7 @@
 mod config;
 mod dest;
 pub(crate) mod relations;
+mod table;
 
 pub use config::{NodeArgs, NodeConfig, PortmapConfig, DEFAULT_PORTMAP_PORT};
 pub use dest::Dest;
@@ -24,7 +25,6 @@ use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::oneshot;
-use tracing::Instrument;
 
 /// A running node. Clone it freely: all clones are the same node.
 #[derive(Clone)]
@@ -38,7 +38,7 @@ pub(crate) struct NodeInner {
     pub(crate) config: NodeConfig,
     pub(crate) cookie: String,
     next_id: AtomicU64,
-    procs: RwLock<FxHashMap<u64, Entry>>,
+    procs: table::ProcTable,
     names: RwLock<FxHashMap<String, Pid>>,
     node_watchers: Mutex<FxHashMap<Pid, bool>>,
     pub(crate) dist: Dist,
@@ -156,7 +156,7 @@ impl Node {
                 creation,
                 cookie,
                 next_id: AtomicU64::new(1),
-                procs: RwLock::new(FxHashMap::default()),
+                procs: table::ProcTable::default(),
                 names: RwLock::new(FxHashMap::default()),
                 node_watchers: Mutex::new(FxHashMap::default()),
                 dist: Dist::new(transport),
@@ -251,25 +251,12 @@ impl Node {
         if trap_exit {
             shared.trap_exit.store(true, Ordering::Relaxed);
         }
-        self.inner
-            .procs
-            .write()
-            .insert(id, Entry::Proc(shared.clone()));
+        self.inner.procs.insert(id, Entry::Proc(shared.clone()));
         if let Some(parent) = link {
             self.link(&shared, parent.clone());
         }
-        let ctx = Ctx::new(self.clone(), shared.clone());
-        let fut = body(ctx);
-        let node = self.clone();
-        let task = async move {
-            let reason = ProcTask {
-                shared: shared.clone(),
-                body: async move { fut.await.into() },
-            }
-            .await;
-            node.process_exited(&shared, reason);
-        };
-        tokio::spawn(task.instrument(self.inner.span.clone()));
+        let fut = body(Ctx::new(self.clone(), shared.clone()));
+        tokio::spawn(ProcTask::new(self.clone(), shared, fut));
         pid
     }
 
@@ -280,12 +267,7 @@ impl Node {
 
     /// The number of live processes on this node.
     pub fn process_count(&self) -> usize {
-        self.inner
-            .procs
-            .read()
-            .values()
-            .filter(|e| matches!(e, Entry::Proc(_)))
-            .count()
+        self.inner.procs.count(|e| matches!(e, Entry::Proc(_)))
     }
 
     /// Sends an exit signal to `pid` (Erlang's `exit/2`) as if from `from`.
@@ -304,17 +286,14 @@ impl Node {
         if pid.node != self.inner.name || pid.creation != self.inner.creation {
             return None;
         }
-        match self.inner.procs.read().get(&pid.id) {
-            Some(Entry::Proc(p)) => Some(p.clone()),
-            _ => None,
-        }
+        self.local_proc_by_id(pid.id)
     }
 
     fn local_proc_by_id(&self, id: u64) -> Option<Arc<ProcShared>> {
-        match self.inner.procs.read().get(&id) {
+        self.inner.procs.with(id, |e| match e {
             Some(Entry::Proc(p)) => Some(p.clone()),
             _ => None,
-        }
+        })
     }
 
     /// A pid standing for "the runtime itself" as the sender of signals that no
@@ -336,7 +315,7 @@ impl Node {
     }
 
     /// Cleans up after a process: unregister, fire monitors and links.
-    fn process_exited(&self, shared: &Arc<ProcShared>, reason: ExitReason) {
+    pub(crate) fn process_exited(&self, shared: &Arc<ProcShared>, reason: ExitReason) {
         let (name, rel) = {
             let mut st = shared.state.lock();
             st.alive = false;
@@ -344,7 +323,7 @@ impl Node {
             (st.name.take(), st.relations.take())
         };
         let pid = &shared.pid;
-        self.inner.procs.write().remove(&pid.id);
+        self.inner.procs.remove(pid.id);
         if let Some(n) = &name {
             let mut names = self.inner.names.write();
             if names.get(n) == Some(pid) {
@@ -502,8 +481,7 @@ impl Node {
         if pid.creation != self.inner.creation {
             return;
         }
-        let entry = self.inner.procs.read().get(&pid.id).cloned();
-        match entry {
+        match self.inner.procs.get(pid.id) {
             Some(Entry::Proc(p)) => p.mailbox.push(sig),
             Some(Entry::Slot(s)) => {
                 if let Signal::Reply(_, body) = sig {
@@ -535,7 +513,7 @@ impl Node {
             creation: self.inner.creation,
             id,
         };
-        self.inner.procs.write().insert(
+        self.inner.procs.insert(
             id,
             Entry::Slot(Arc::new(CallSlot {
                 tx: Mutex::new(Some(tx)),
@@ -639,16 +617,10 @@ impl Node {
         if self.inner.stopped.swap(true, Ordering::SeqCst) {
             return;
         }
-        let procs: Vec<Arc<ProcShared>> = self
-            .inner
-            .procs
-            .read()
-            .values()
-            .filter_map(|e| match e {
-                Entry::Proc(p) => Some(p.clone()),
-                Entry::Slot(_) => None,
-            })
-            .collect();
+        let procs: Vec<Arc<ProcShared>> = self.inner.procs.collect(|e| match e {
+            Entry::Proc(p) => Some(p.clone()),
+            Entry::Slot(_) => None,
+        });
         for p in procs {
             p.kill(ExitReason::Killed);
         }
@@ -691,7 +663,7 @@ pub(crate) struct SlotGuard {
 
 impl Drop for SlotGuard {
     fn drop(&mut self) {
-        self.node.inner.procs.write().remove(&self.id);
+        self.node.inner.procs.remove(self.id);
     }
 }
 

@@ -138,8 +138,7 @@ impl Node {
         if watcher.creation != self.inner.creation {
             return;
         }
-        let entry = self.inner.procs.read().get(&watcher.id).cloned();
-        match entry {
+        match self.inner.procs.get(watcher.id) {
             Some(Entry::Proc(p)) => {
                 let target = p
                     .state
@@ -500,12 +499,26 @@ impl Node {
 
     /// A connection is gone: fire everything its book recorded.
     pub(crate) fn connection_lost(&self, book: ConnBook) {
-        for (mref, watcher) in book.out_monitors {
+        // In (watcher, monitor) order rather than hash order: a watcher's Downs
+        // come in the order its monitors were set, and consecutive watchers are
+        // neighbours in the process table and in memory, which for thousands of
+        // monitors is most of the cost.
+        let mut out: Vec<(Ref, Pid)> = book.out_monitors.into_iter().collect();
+        out.sort_unstable_by_key(|(mref, watcher)| (watcher.id, mref.id));
+        for (mref, watcher) in out {
             self.deliver_down_local(&watcher, &mref, ExitReason::NoConnection);
         }
-        for (mref, id) in book.in_monitors {
-            if let Some(t) = self.local_proc_by_id(id) {
-                t.state.lock().rel().monitored_by.remove(&mref);
+        let mut inm: Vec<(Ref, u64)> = book.in_monitors.into_iter().collect();
+        inm.sort_unstable_by_key(|(_, id)| *id);
+        let mut target: Option<Arc<ProcShared>> = None;
+        for (mref, id) in inm {
+            if target.as_ref().is_none_or(|t| t.pid.id != id) {
+                target = self.local_proc_by_id(id);
+            }
+            if let Some(t) = &target {
+                if let Some(r) = t.state.lock().relations.as_mut() {
+                    r.monitored_by.remove(&mref);
+                }
             }
         }
         for (local_id, remote) in book.links {

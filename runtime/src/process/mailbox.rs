@@ -21,10 +21,12 @@ pub(crate) struct Mailbox {
 }
 
 impl Mailbox {
+    /// Queues a signal and wakes the receiver. Only the `recv` waker: whoever
+    /// is waiting on the mailbox registered it (the process, or the combinator
+    /// it awaits `recv` inside); the task waker is for kills alone.
     pub(crate) fn push(&self, sig: Signal) {
         self.queue.lock().push_back(sig);
         self.recv_waker.wake();
-        self.task_waker.wake();
     }
 
     pub(crate) fn try_pop(&self) -> Option<Signal> {

@@ -14,6 +14,7 @@ pub(crate) use mailbox::Mailbox;
 
 use crate::exit::{ExitReason, NodeDownReason};
 use crate::message::Payload;
+use crate::node::Node;
 use crate::pid::{NodeName, Pid, Ref};
 use parking_lot::Mutex;
 use pin_project_lite::pin_project;
@@ -23,6 +24,7 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 /// What a monitor watches: a pid, or a registered name on a node.
@@ -188,28 +190,59 @@ impl ProcShared {
 }
 
 pin_project! {
-    /// Runs a process body; completes with the process's exit reason.
+    /// A process as a tokio task: runs the body, then the node's exit handling.
+    ///
+    /// One hand-written future rather than nested `async` blocks and an
+    /// `Instrumented` wrapper: it is the whole per-process task allocation, so
+    /// every byte here is paid 100k times by 100k processes.
     pub(crate) struct ProcTask<F> {
-        pub(crate) shared: std::sync::Arc<ProcShared>,
+        node: Node,
+        shared: Arc<ProcShared>,
+        // `None` once the body has ended: it is dropped (releasing whatever the
+        // process owned) before monitors and links hear of the exit.
         #[pin]
-        pub(crate) body: F,
+        body: Option<F>,
     }
 }
 
-impl<F: Future<Output = ExitReason>> Future for ProcTask<F> {
-    type Output = ExitReason;
+impl<F> ProcTask<F> {
+    pub(crate) fn new(node: Node, shared: Arc<ProcShared>, body: F) -> Self {
+        ProcTask {
+            node,
+            shared,
+            body: Some(body),
+        }
+    }
+}
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<ExitReason> {
-        let this = self.project();
+impl<F> Future for ProcTask<F>
+where
+    F: Future,
+    F::Output: Into<ExitReason>,
+{
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut this = self.project();
+        let _span = this.node.inner.span.enter();
         this.shared.mailbox.task_waker.register(cx.waker());
-        if let Some(reason) = this.shared.state.lock().pending_exit.take() {
-            return Poll::Ready(reason);
-        }
-        let body = this.body;
-        match std::panic::catch_unwind(AssertUnwindSafe(|| body.poll(cx))) {
-            Ok(p) => p,
-            Err(panic) => Poll::Ready(ExitReason::Error(panic_message(&panic))),
-        }
+        let pending_exit = this.shared.state.lock().pending_exit.take();
+        let reason = match pending_exit {
+            Some(reason) => reason,
+            None => {
+                let Some(body) = this.body.as_mut().as_pin_mut() else {
+                    return Poll::Ready(());
+                };
+                match std::panic::catch_unwind(AssertUnwindSafe(|| body.poll(cx))) {
+                    Ok(Poll::Pending) => return Poll::Pending,
+                    Ok(Poll::Ready(r)) => r.into(),
+                    Err(panic) => ExitReason::Error(panic_message(&panic)),
+                }
+            }
+        };
+        this.body.set(None);
+        this.node.process_exited(this.shared, reason);
+        Poll::Ready(())
     }
 }
 

@@ -78,13 +78,23 @@ impl Listener {
 }
 
 impl FrameReader {
-    /// The next frame; `Ok(None)` at a clean end of stream. Cancel-safe: a frame
-    /// half-read when the future is dropped is finished by the next call.
-    pub(crate) async fn recv(&mut self, max: usize) -> io::Result<Option<Vec<u8>>> {
+    /// The next frame, handed to `f`; `Ok(None)` at a clean end of stream.
+    /// Cancel-safe: a frame half-read when the future is dropped is finished by
+    /// the next call.
+    pub(crate) async fn recv_with<R>(
+        &mut self,
+        max: usize,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> io::Result<Option<R>> {
         match self {
-            FrameReader::Tcp(r) => r.recv(max).await,
-            FrameReader::Sim(r) => r.recv().await,
+            FrameReader::Tcp(r) => r.recv_with(max, f).await,
+            FrameReader::Sim(r) => Ok(r.recv().await?.map(|b| f(&b))),
         }
+    }
+
+    /// The next frame, copied out.
+    pub(crate) async fn recv(&mut self, max: usize) -> io::Result<Option<Vec<u8>>> {
+        self.recv_with(max, |b| b.to_vec()).await
     }
 }
 

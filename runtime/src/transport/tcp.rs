@@ -8,6 +8,8 @@ use bytes::{Buf, BytesMut};
 use parking_lot::Mutex;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
@@ -115,7 +117,13 @@ impl TcpAcceptor {
 }
 
 impl TcpReader {
-    pub(crate) async fn recv(&mut self, max: usize) -> io::Result<Option<Vec<u8>>> {
+    /// The next frame, handed to `f` in place (no copy); `Ok(None)` at a clean
+    /// end of stream. Cancel-safe: bytes already read stay in the buffer.
+    pub(crate) async fn recv_with<R>(
+        &mut self,
+        max: usize,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> io::Result<Option<R>> {
         loop {
             if self.buf.len() >= 4 {
                 let len = u32::from_be_bytes(self.buf[..4].try_into().expect("4 bytes")) as usize;
@@ -126,10 +134,13 @@ impl TcpReader {
                     ));
                 }
                 if self.buf.len() >= 4 + len {
-                    self.buf.advance(4);
-                    return Ok(Some(self.buf.split_to(len).to_vec()));
+                    let r = f(&self.buf[4..4 + len]);
+                    self.buf.advance(4 + len);
+                    return Ok(Some(r));
                 }
                 self.buf.reserve(4 + len - self.buf.len());
+            } else if self.buf.capacity() - self.buf.len() < 4096 {
+                self.buf.reserve(8 * 1024);
             }
             // read_buf is cancel-safe: bytes already read stay in `buf`.
             if self.rd.read_buf(&mut self.buf).await? == 0 {
@@ -156,5 +167,146 @@ impl TcpWriter {
 
     pub(crate) async fn flush(&mut self) -> io::Result<()> {
         self.0.flush().await
+    }
+}
+
+/// The sending side of an established connection, shared by every sender.
+///
+/// Frames are encoded straight into one buffer, in the order they are pushed
+/// (which is the order of the connection). Who writes that buffer to the
+/// socket depends on whether it is idle: a sender that is about to wait for an
+/// answer (a call, a reply) writes it itself, at once, saving a hop through the
+/// writer task; otherwise the writer task is woken, and everything pushed while
+/// it writes goes out in its next write, so a stream of casts costs one
+/// syscall per batch rather than per frame.
+pub(crate) struct TcpOutbox {
+    wr: OwnedWriteHalf,
+    state: Mutex<OutState>,
+    wake: tokio::sync::Notify,
+    /// Set on every write: the connection's tick only goes out on silence.
+    sent: Arc<AtomicBool>,
+}
+
+#[derive(Default)]
+struct OutState {
+    buf: Vec<u8>,
+    /// The writer task owns the socket (it has been woken, or is writing):
+    /// nobody else may write, or frames could interleave out of order.
+    busy: bool,
+    /// A frame could not be framed (over 4 GiB): the connection must close.
+    broken: bool,
+}
+
+/// Past this, the writer task gives its buffer back instead of keeping it.
+const KEEP_BUF: usize = 1 << 20;
+
+impl TcpOutbox {
+    /// Takes over the socket from the handshake's writer (which flushed every
+    /// frame it wrote, so nothing is left in its buffer).
+    pub(crate) fn new(w: TcpWriter, sent: Arc<AtomicBool>) -> Arc<TcpOutbox> {
+        debug_assert!(w.0.buffer().is_empty());
+        Arc::new(TcpOutbox {
+            wr: w.0.into_inner(),
+            state: Mutex::new(OutState::default()),
+            wake: tokio::sync::Notify::new(),
+            sent,
+        })
+    }
+
+    /// Appends one frame whose body `encode` writes; returns the body's length.
+    /// With `inline`, the caller must then call [`flush_inline`](Self::flush_inline)
+    /// (after releasing its own locks); otherwise the writer task sends it.
+    pub(crate) fn push(&self, encode: impl FnOnce(&mut Vec<u8>), inline: bool) -> usize {
+        let mut st = self.state.lock();
+        let start = st.buf.len();
+        st.buf.extend_from_slice(&[0; 4]);
+        encode(&mut st.buf);
+        let len = st.buf.len() - start - 4;
+        match u32::try_from(len) {
+            Ok(l) => st.buf[start..start + 4].copy_from_slice(&l.to_be_bytes()),
+            Err(_) => {
+                st.buf.truncate(start);
+                st.broken = true;
+            }
+        }
+        if !inline && !st.busy {
+            st.busy = true;
+            drop(st);
+            self.wake.notify_one();
+        }
+        len
+    }
+
+    /// Writes whatever is queued from the calling thread, if the writer task is
+    /// not at it. A write the socket cannot take whole is left to the writer task.
+    pub(crate) fn flush_inline(&self) {
+        let mut st = self.state.lock();
+        if st.busy || st.buf.is_empty() {
+            return;
+        }
+        if !st.broken {
+            match self.wr.try_write(&st.buf) {
+                Ok(n) if n == st.buf.len() => {
+                    st.buf.clear();
+                    self.sent.store(true, Ordering::Relaxed);
+                    return;
+                }
+                Ok(n) => {
+                    st.buf.drain(..n);
+                }
+                // Not writable now, or broken: the writer task waits, or meets
+                // the error and reports it.
+                Err(_) => {}
+            }
+        }
+        st.busy = true;
+        drop(st);
+        self.wake.notify_one();
+    }
+
+    /// The writer task: writes what is queued whenever it is woken; returns on
+    /// the first error.
+    pub(crate) async fn run(self: Arc<Self>) -> io::Result<()> {
+        let mut out = Vec::new();
+        loop {
+            self.wake.notified().await;
+            loop {
+                {
+                    let mut st = self.state.lock();
+                    if st.broken {
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidInput,
+                            "frame too large",
+                        ));
+                    }
+                    if !st.busy {
+                        break;
+                    }
+                    if st.buf.is_empty() {
+                        st.busy = false;
+                        break;
+                    }
+                    std::mem::swap(&mut st.buf, &mut out);
+                }
+                self.write_all(&out).await?;
+                self.sent.store(true, Ordering::Relaxed);
+                out.clear();
+                if out.capacity() > KEEP_BUF {
+                    out = Vec::new();
+                }
+            }
+        }
+    }
+
+    async fn write_all(&self, mut b: &[u8]) -> io::Result<()> {
+        while !b.is_empty() {
+            match self.wr.try_write(b) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => b = &b[n..],
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.wr.writable().await?,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 }
