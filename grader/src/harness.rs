@@ -371,6 +371,13 @@ impl Harness {
         }
     }
 
+    /// Bytes the fabric has forwarded from node `from` to node `to` so far
+    /// in this stage, over connections dialed by either (the grader's own
+    /// connections bypass the fabric and are not counted).
+    pub fn link_bytes(&self, from: &str, to: &str) -> u64 {
+        self.fabric.stats(from, to).bytes
+    }
+
     /// The log file of a node.
     pub fn log_path(&self, short: &str) -> PathBuf {
         self.setup.dir.join(format!("{short}.log"))

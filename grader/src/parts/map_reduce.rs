@@ -790,20 +790,6 @@ async fn word_count(h: &mut Harness) -> Result<(), StageError> {
     Ok(())
 }
 
-/// Bytes sent (per the nodes' traces) from `from` to any of `to`.
-fn traced_bytes(h: &Harness, from: &str, to: &[&str]) -> u64 {
-    let path = h.dir().join(format!("{from}.trace.jsonl"));
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return 0;
-    };
-    let to: BTreeSet<String> = to.iter().map(|s| h.full(s).to_string()).collect();
-    text.lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v["dir"] == "send" && v["to_node"].as_str().is_some_and(|n| to.contains(n)))
-        .filter_map(|v| v["bytes"].as_u64())
-        .sum()
-}
-
 async fn distributed(h: &mut Harness) -> Result<(), StageError> {
     let setup = Setup {
         workers: &WORKERS,
@@ -843,7 +829,7 @@ async fn distributed(h: &mut Harness) -> Result<(), StageError> {
         Some(format!("completed_by {}", by.join(", "))),
     )?;
     // No shared file system: the input travels in messages...
-    let shipped = traced_bytes(h, COORD, &WORKERS);
+    let shipped: u64 = WORKERS.iter().map(|w| h.link_bytes(COORD, w)).sum();
     h.check(
         CheckKind::Safety,
         "the input files travel to the workers in messages (no shared file system)",
@@ -857,8 +843,9 @@ async fn distributed(h: &mut Harness) -> Result<(), StageError> {
     // ...and map output is fetched from the worker that made it.
     let mut between = 0;
     for w in WORKERS {
-        let others: Vec<&str> = WORKERS.iter().copied().filter(|o| *o != w).collect();
-        between += traced_bytes(h, w, &others);
+        for o in WORKERS.iter().filter(|o| **o != w) {
+            between += h.link_bytes(w, o);
+        }
     }
     h.check(
         CheckKind::Safety,
@@ -1156,7 +1143,7 @@ async fn partition(h: &mut Harness) -> Result<(), StageError> {
 async fn churn(h: &mut Harness) -> Result<(), StageError> {
     let setup = Setup {
         workers: &WORKERS,
-        m: 36,
+        m: 42,
         r: 6,
         task_timeout: h.scaled(Duration::from_secs(60)),
         task_delay_ms: 80,
@@ -1165,8 +1152,9 @@ async fn churn(h: &mut Harness) -> Result<(), StageError> {
     };
     let job = cluster(h, &setup).await?;
     let id = start_job(h, &job).await?;
+    // Restart workers until the job is done, at most six times.
     let mut during = 0;
-    for _ in 0..4 {
+    for _ in 0..6 {
         let wait = h.rng.gen_range(150..400);
         tokio::time::sleep(Duration::from_millis(wait)).await;
         let s = job.coord.status().await.unwrap_or_default();

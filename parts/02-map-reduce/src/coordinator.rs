@@ -184,41 +184,40 @@ impl Coordinator {
     /// Map tasks first; reduce tasks once every map task is done.
     fn schedule(&mut self, ctx: &Ctx) {
         todo!(
-            "Problem 2 (lesson: 'Problem 2, distribute the work'): for every worker in \
-             self.workers whose `running` is None, take the first Idle task of the running \
-             job: a map task while job.maps_done < M, else a reduce task (none idle: stop). \
-             Build its Work (Map: a clone of job.inputs[i] and R; Reduce: the (map index, \
-             worker) of every Done map task), add one to task.attempts, set its state to \
-             Running {{ worker, attempt, since: Instant::now() }}, set the worker's \
-             `running` to the TaskId, and cast ToWorker::Run(Assignment {{ .. }}) to the \
-             worker's pid. Never wait on a worker here."
+            "Problem 2 (docs/src/part-2-map-reduce.md, 'Problem 2, distribute the work'): give every worker \
+             that has no task (its `running` is None) the first idle task of the running job: \
+             a map task while some map task is not done, else a reduce task; stop when none is \
+             idle. A map task's Work carries its files (job.inputs) and R; a reduce task's, \
+             the worker holding the output of each map task. Count the attempt, mark the task \
+             Running on that worker (with the time), note it in the worker's `running`, and \
+             cast ToWorker::Run to the worker's pid. Never wait on a worker here."
         )
     }
 
     /// Problem 2: a worker announced itself.
     fn hello(&mut self, worker: Pid, ctx: &Ctx) {
         todo!(
-            "Problem 2 (lesson: 'Problem 2, distribute the work'): {worker} says hello. If it \
-             is new: monitor it (ctx.monitor(&worker)), remember the monitor in self.monitors \
-             and the worker in self.workers (running: None). Either way cast \
-             ToWorker::Welcome back to it. Then, if self.config.start_with is Some(n), no job \
-             was started yet and n workers are here, start one with self.start_job(ctx). \
-             Finally self.schedule(ctx): the newcomer may take a task."
+            "Problem 2 (docs/src/part-2-map-reduce.md, 'Problem 2, distribute the work'): {worker} announces \
+             itself. A new worker gets a monitor (ctx.monitor), kept in self.monitors, and an \
+             entry in self.workers; every worker that says hello gets a ToWorker::Welcome (a \
+             cast to its pid). If --workers N was given (self.config.start_with), no job has \
+             started yet and N workers are here, start one (self.start_job). Then give out \
+             tasks (self.schedule)."
         )
     }
 
     /// Problems 2 and 4: a task is done.
     fn done(&mut self, worker: Pid, id: TaskId, attempt: u32, output: Output, ctx: &Ctx) {
         todo!(
-            "Problem 2 (lesson: 'Problem 2, distribute the work'): {worker} finished {} \
-             (attempt {attempt}) of job {}. Ignore it if {worker} is not in self.workers \
-             (Problem 5) or the job is not the current one. Clear the worker's `running` if \
-             it was this task. Mark the task Done {{ worker }}, add one to \
-             job.completed_by[worker's node] and to job.maps_done or job.reduces_done; keep a \
-             reduce task's counts in job.results[index]; when every reduce task is done, \
-             self.finish(). Then self.schedule(ctx). Problem 4 (lesson: 'Problem 4, \
-             stragglers and idempotent results'): the same task can be reported more than \
-             once; if it is already Done, count nothing.",
+            "Problem 2 (docs/src/part-2-map-reduce.md, 'Problem 2, distribute the work'): {worker} finished {} \
+             (attempt {attempt}) of job {}. Ignore it if {worker} is not one of self.workers \
+             (Problem 5) or the job is not the current one. The worker is free again if that \
+             was its task. Mark the task Done by {worker} and count it (job.maps_done or \
+             job.reduces_done, and job.completed_by for its node); keep a reduce task's counts \
+             in job.results. After the last reduce task, write the output (self.finish). Then \
+             give out tasks (self.schedule). Problem 4 ('Problem 4, stragglers and idempotent \
+             results'): the same task can be reported more than once; a task already done is \
+             not counted again.",
             show(id.task),
             id.job
         )
@@ -249,23 +248,24 @@ impl Coordinator {
     /// Problem 3: a worker died or became unreachable.
     fn worker_lost(&mut self, worker: Pid, reason: &ExitReason, ctx: &Ctx) {
         todo!(
-            "Problem 3 (lesson: 'Problem 3, worker failure'): {worker} is gone ({reason}). \
-             Remove it from self.workers. In the running job, a task Running on it goes back \
-             to Idle; so does every map task Done by it while some reduce task is not done \
-             (its output died with it), and job.maps_done goes down accordingly. Then \
-             self.schedule(ctx)."
+            "Problem 3 (docs/src/part-2-map-reduce.md, 'Problem 3, worker failure'): {worker} is gone \
+             ({reason}). Forget it. In the running job, a task running on it goes back to Idle, \
+             and so does every map task it finished, as long as some reduce task is not done: \
+             that output died with it (job.maps_done goes down accordingly). Then give out \
+             tasks (self.schedule)."
         )
     }
 
     /// Problem 4: a task running for longer than the timeout is handed to
     /// another worker too.
     fn check_timeouts(&mut self, ctx: &Ctx) {
-        // TODO Problem 4 (lesson: "Problem 4, stragglers and idempotent
-        // results"): in the running job, every task Running for longer than
-        // self.config.task_timeout goes back to Idle, so that schedule gives
-        // it to another worker. Leave the slow worker's `running` alone: it
-        // is still busy with its copy, and whichever copy finishes first wins.
-        // Then self.schedule(ctx).
+        // TODO Problem 4 (docs/src/part-2-map-reduce.md, "Problem 4,
+        // stragglers and idempotent results"): in the running job, every task
+        // that has been Running for longer than self.config.task_timeout goes
+        // back to Idle, so that schedule gives it to another worker. Leave the
+        // slow worker's `running` alone: it is still busy with its copy, and
+        // whichever copy finishes first wins. Then give out tasks
+        // (self.schedule).
         // (Not a todo!(): this runs on every tick, and a panic here would
         // stop the coordinator while you work on the other problems.)
         static WARNED: std::sync::Once = std::sync::Once::new();

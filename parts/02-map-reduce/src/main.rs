@@ -127,13 +127,7 @@ async fn main() {
         return;
     }
     let cli = Cli::parse();
-    let node = match cli.node.start().await {
-        Ok(node) => node,
-        Err(e) => {
-            eprintln!("could not start the node: {e}");
-            std::process::exit(2);
-        }
-    };
+    let node = cli.node.start_or_exit().await;
     match cli.role {
         Role::Coordinator(args) => coordinator_node(&node, args).await,
         Role::Worker(args) => worker_node(&node, args).await,
@@ -171,7 +165,9 @@ async fn coordinator_node(node: &Node, args: CoordinatorArgs) {
             Some(COORDINATOR),
             move || Coordinator::new(config.clone()),
         )],
-    );
+    )
+    // More patient than OTP's default (3 restarts in 5 s), as in part 1.
+    .intensity(20, 5);
     if let Err(e) = supervisor::start(node, tree, Some("map_reduce_sup")).await {
         eprintln!("could not start the coordinator: {e}");
         std::process::exit(1);
@@ -195,7 +191,8 @@ async fn worker_node(node: &Node, args: WorkerArgs) {
         vec![ChildSpec::gen_server("worker", Some(WORKER), move || {
             Worker::new(coordinator.clone(), delay)
         })],
-    );
+    )
+    .intensity(20, 5);
     if let Err(e) = supervisor::start(node, tree, Some("map_reduce_sup")).await {
         eprintln!("could not start the worker: {e}");
         std::process::exit(1);
@@ -229,7 +226,10 @@ async fn shell(node: &Node, coord: NodeName) {
             ["help"] => println!("{HELP}"),
             ["start"] => start(node, &coord).await,
             ["status"] => status(node, &coord).await,
-            ["nodes"] => println!("nodes {:?}", node.nodes()),
+            ["nodes"] => {
+                let names: Vec<String> = node.nodes().iter().map(ToString::to_string).collect();
+                println!("nodes [{}]", names.join(","));
+            }
             ["disconnect", peer] => match NodeName::new(peer) {
                 Ok(peer) => println!("disconnect {peer} {}", node.disconnect(&peer).await),
                 Err(e) => println!("error: {e}"),

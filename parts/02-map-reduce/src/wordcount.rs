@@ -75,13 +75,14 @@ pub fn split(files: Vec<InputFile>, m: u32) -> Vec<Vec<InputFile>> {
 /// The words of `text`, in order (see `contracts::map_reduce` for the rule):
 /// maximal runs of alphanumeric characters, each lowercased as a whole.
 pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
-    // TODO Problem 1 (lesson: "Problem 1, the word rule"): this splits on
-    // whitespace only, so "Hello," and "hello" are two different words, and
-    // so are "don't" and "don". Follow the contract instead: split on every
-    // character that is not char::is_alphanumeric (punctuation, apostrophes,
-    // hyphens, underscores, symbols, emoji...), drop the empty pieces, and
-    // lowercase each word as a whole with str::to_lowercase (not char by
-    // char: a capital sigma at the end of a word must become 'ς').
+    // TODO Problem 1 (docs/src/part-2-map-reduce.md, "Problem 1, the word
+    // rule"): this splits on whitespace only, so "Hello," and "hello" are
+    // two different words, and so are "don't" and "don". Follow the contract
+    // instead: every character that is not alphanumeric (char::is_alphanumeric)
+    // separates words: punctuation, apostrophes, hyphens, underscores,
+    // symbols, emoji. Empty pieces are not words. Lowercase each word as a
+    // whole (str::to_lowercase), not char by char: a capital sigma at the end
+    // of a word must become 'ς'.
     text.split_whitespace().map(str::to_string)
 }
 

@@ -86,11 +86,12 @@ impl Worker {
 
     /// Problem 2: monitor the coordinator, then say hello.
     fn join(&mut self, ctx: &Ctx) {
-        // TODO Problem 2 (lesson: "Problem 2, distribute the work"): monitor
-        // the coordinator, self.watch = Some(ctx.monitor((COORDINATOR,
-        // &self.coordinator))), then cast ToCoordinator::Hello { worker: our
-        // pid } to (COORDINATOR, &self.coordinator). The monitor comes first:
-        // if the coordinator cannot be reached, its Down tells us so.
+        // TODO Problem 2 (docs/src/part-2-map-reduce.md, "Problem 2,
+        // distribute the work"): monitor the process registered as
+        // COORDINATOR on the coordinator's node (ctx.monitor) and keep the
+        // reference in self.watch; then cast it a ToCoordinator::Hello with
+        // this process's pid. The monitor comes first: if the coordinator
+        // cannot be reached, its Down says so at once.
         // (Not a todo!(): this runs in init, and a panic there would stop the
         // node from starting.)
         tracing::warn!("Problem 2 is not done yet: this worker does not announce itself");
@@ -100,12 +101,12 @@ impl Worker {
     /// `Note::Finished` when it is done.
     fn run(&mut self, a: Assignment, ctx: &Ctx) {
         todo!(
-            "Problem 2 (lesson: 'Problem 2, distribute the work'): run {:?} {} (attempt {}) \
-             in a new process (ctx.node().spawn), so that this server stays free to serve \
-             Fetch calls meanwhile. A map task is wordcount::map(&files, reduce_tasks); a \
-             reduce task is wordcount::reduce over fetch_all(..). Then sleep \
+            "Problem 2 (docs/src/part-2-map-reduce.md, 'Problem 2, distribute the work'): run {:?} {} \
+             (attempt {}) in a process of its own (ctx.node().spawn), so that this server stays \
+             free to serve Fetch calls meanwhile. A map task is wordcount::map over its files; \
+             a reduce task is wordcount::reduce over what fetch_all brings back. Then wait \
              self.task_delay (the grader relies on it to catch tasks in the middle) and send \
-             Note::Finished {{ id, attempt, result }} to this server's pid.",
+             Note::Finished to this server's pid.",
             a.id.task.kind,
             a.id.task.index,
             a.attempt
@@ -117,11 +118,10 @@ impl Worker {
 /// from the worker that holds it, all at once.
 async fn fetch_all(ctx: &Ctx, id: TaskId, sources: &[(u32, Pid)]) -> Result<Vec<Counts>, String> {
     todo!(
-        "Problem 2 (lesson: 'Problem 2, distribute the work'): for each (map, owner) of the \
-         {} sources, call the owner: gen_server::call::<_, WorkerReply>(ctx.node(), owner, \
-         &WorkerCall::Fetch {{ job, map, partition }}, FETCH_TIMEOUT), all at once \
-         (futures::future::join_all). Ok with every partition, or Err saying which could \
-         not be fetched (a dead owner, a Missing reply, a timeout).",
+        "Problem 2 (docs/src/part-2-map-reduce.md, 'Problem 2, distribute the work'): ask each of the {} \
+         holders for its part, all at once (gen_server::call with a WorkerCall::Fetch and \
+         FETCH_TIMEOUT, under futures::future::join_all). Ok with every partition, or an Err \
+         naming what could not be fetched and why (a dead holder, a Missing reply, a timeout).",
         sources.len()
     )
 }
@@ -149,10 +149,10 @@ impl GenServer for Worker {
             partition,
         } = request;
         todo!(
-            "Problem 2 (lesson: 'Problem 2, distribute the work'): a reducer wants partition \
-             {partition} of the output of map task {map} of job {job}: reply \
-             WorkerReply::Partition(a clone of it) from self.outputs, or WorkerReply::Missing \
-             if we do not hold it."
+            "Problem 2 (docs/src/part-2-map-reduce.md, 'Problem 2, distribute the work'): a reducer wants \
+             partition {partition} of the output of map task {map} of job {job}. Reply with a \
+             copy of it if self.outputs holds it (WorkerReply::Partition), else \
+             WorkerReply::Missing."
         )
     }
 
@@ -177,22 +177,22 @@ impl GenServer for Worker {
                 result,
             }) => {
                 todo!(
-                    "Problem 2 (lesson: 'Problem 2, distribute the work'): {:?} {} (attempt \
-                     {attempt}) finished. Keep a map task's partitions in self.outputs (key: \
-                     (job, map index)): they stay here until reducers fetch them. Then cast to \
-                     (COORDINATOR, &self.coordinator): ToCoordinator::Done {{ .. }} with \
-                     Output::Map or Output::Reduce(counts), or ToCoordinator::Failed {{ .. }} \
-                     with the error.",
+                    "Problem 2 (docs/src/part-2-map-reduce.md, 'Problem 2, distribute the work'): {:?} {} \
+                     (attempt {attempt}) finished. Keep a map task's partitions in self.outputs \
+                     (key: its job and map index): they stay here for reducers to fetch. Then \
+                     tell the coordinator (a cast to COORDINATOR on its node): ToCoordinator::Done \
+                     with Output::Map or Output::Reduce, or ToCoordinator::Failed with the error.",
                     id.task.kind,
                     id.task.index
                 )
             }
             Info::Down(d) if Some(&d.mref) == self.watch.as_ref() => {
-                // TODO Problem 5 (lesson: "Problem 5, partitions"): the
-                // coordinator is gone or out of reach, and it has given up on
-                // us. Forget the monitor (self.watch = None) and try again
-                // later: ctx.send_after(&Note::Rejoin, REJOIN_EVERY) (Rejoin
-                // calls self.join), until it welcomes us back.
+                // TODO Problem 5 (docs/src/part-2-map-reduce.md, "Problem 5,
+                // partitions"): the coordinator is gone or out of reach, and
+                // it has given up on us. Forget the monitor and try again
+                // later: send ourselves Note::Rejoin after REJOIN_EVERY
+                // (ctx.send_after). Rejoin calls self.join, which monitors and
+                // says hello again, until the coordinator welcomes us back.
                 // (Not a todo!(): a panic here would restart the worker.)
                 tracing::warn!(
                     "Problem 5 is not done yet: lost the coordinator ({}) and not trying again",
