@@ -878,7 +878,10 @@ async fn worker_failure(h: &mut Harness) -> Result<(), StageError> {
         &job.coord,
         "a third of the map tasks are done while workers run more",
         Duration::from_secs(10),
-        &format!("at least {third} map tasks done and a worker running one"),
+        &format!(
+            "at least {third} map tasks done and a worker running one (every task lasts at least \
+             --task-delay-ms)"
+        ),
         move |s| {
             let j = s.job.as_ref()?;
             let c = running(s, TaskKind::Map);
@@ -975,7 +978,7 @@ async fn stragglers(h: &mut Harness) -> Result<(), StageError> {
         &job.coord,
         "a worker runs a map task",
         Duration::from_secs(5),
-        "a worker running a map task",
+        "a worker running a map task (every task lasts at least --task-delay-ms)",
         |s| {
             let c = running(s, TaskKind::Map);
             (!c.is_empty()).then_some(c)

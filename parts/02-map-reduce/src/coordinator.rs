@@ -63,6 +63,8 @@ struct Task {
     state: State,
 }
 
+/// Where a task stands (the contract's `TaskState`, plus what only the
+/// coordinator needs: which attempt runs, and since when).
 enum State {
     Idle,
     Running {
@@ -75,6 +77,7 @@ enum State {
     },
 }
 
+/// The current job, or the last one.
 struct Job {
     id: u64,
     started: Instant,
@@ -184,12 +187,12 @@ impl Coordinator {
     /// Map tasks first; reduce tasks once every map task is done.
     fn schedule(&mut self, ctx: &Ctx) {
         todo!(
-            "Problem 2 (docs/src/part-2-map-reduce.md, 'Problem 2, distribute the work'): give every worker \
-             that has no task (its `running` is None) the first idle task of the running job: \
-             a map task while some map task is not done, else a reduce task; stop when none is \
-             idle. A map task's Work carries its files (job.inputs) and R; a reduce task's, \
-             the worker holding the output of each map task. Count the attempt, mark the task \
-             Running on that worker (with the time), note it in the worker's `running`, and \
+            "Problem 2 (docs/src/part-2-map-reduce.md, 'Problem 2, distribute the work'): give \
+             every worker that has no task (its `running` is None) the first idle task of the \
+             running job: a map task while some map task is not done, else a reduce task; stop \
+             when none is idle. A map task's Work carries its files (job.inputs) and R; a reduce \
+             task's, the worker holding the output of each map task. Count the attempt, mark the \
+             task Running on that worker (with the time), note it in the worker's `running`, and \
              cast ToWorker::Run to the worker's pid. Never wait on a worker here."
         )
     }
@@ -197,27 +200,27 @@ impl Coordinator {
     /// Problem 2: a worker announced itself.
     fn hello(&mut self, worker: Pid, ctx: &Ctx) {
         todo!(
-            "Problem 2 (docs/src/part-2-map-reduce.md, 'Problem 2, distribute the work'): {worker} announces \
-             itself. A new worker gets a monitor (ctx.monitor), kept in self.monitors, and an \
-             entry in self.workers; every worker that says hello gets a ToWorker::Welcome (a \
-             cast to its pid). If --workers N was given (self.config.start_with), no job has \
-             started yet and N workers are here, start one (self.start_job). Then give out \
-             tasks (self.schedule)."
+            "Problem 2 (docs/src/part-2-map-reduce.md, 'Problem 2, distribute the work'): {worker} \
+             announces itself. A new worker gets a monitor (ctx.monitor), kept in self.monitors, \
+             and an entry in self.workers; every worker that says hello gets a ToWorker::Welcome \
+             (a cast to its pid). If --workers N was given (self.config.start_with), no job has \
+             started yet and N workers are here, start one (self.start_job). Then give out tasks \
+             (self.schedule)."
         )
     }
 
     /// Problems 2 and 4: a task is done.
     fn done(&mut self, worker: Pid, id: TaskId, attempt: u32, output: Output, ctx: &Ctx) {
         todo!(
-            "Problem 2 (docs/src/part-2-map-reduce.md, 'Problem 2, distribute the work'): {worker} finished {} \
-             (attempt {attempt}) of job {}. Ignore it if {worker} is not one of self.workers \
-             (Problem 5) or the job is not the current one. The worker is free again if that \
-             was its task. Mark the task Done by {worker} and count it (job.maps_done or \
-             job.reduces_done, and job.completed_by for its node); keep a reduce task's counts \
-             in job.results. After the last reduce task, write the output (self.finish). Then \
-             give out tasks (self.schedule). Problem 4 ('Problem 4, stragglers and idempotent \
-             results'): the same task can be reported more than once; a task already done is \
-             not counted again.",
+            "Problem 2 (docs/src/part-2-map-reduce.md, 'Problem 2, distribute the work'): {worker} \
+             finished {} (attempt {attempt}) of job {}. Ignore it if {worker} is not one of \
+             self.workers (Problem 5) or the job is not the current one. The worker is free again \
+             if that was its task. Mark the task Done by {worker} and count it (job.maps_done or \
+             job.reduces_done, and job.completed_by for its node); keep a reduce task's counts in \
+             job.results. After the last reduce task, write the output (self.finish). Then give \
+             out tasks (self.schedule). Problem 4 ('Problem 4, stragglers and idempotent \
+             results'): the same task can be reported more than once; a task already done is not \
+             counted again.",
             show(id.task),
             id.job
         )
@@ -237,8 +240,16 @@ impl Coordinator {
         );
         if let Some(job) = self.job.as_mut().filter(|j| j.id == id.job) {
             let task = &mut job.tasks(id.task.kind)[id.task.index as usize];
-            if matches!(&task.state, State::Running { worker: w, attempt: a, .. } if *w == worker && *a == attempt)
-            {
+            // Only the attempt that failed: a newer copy may be running elsewhere.
+            let this_attempt = match &task.state {
+                State::Running {
+                    worker: w,
+                    attempt: a,
+                    ..
+                } => *w == worker && *a == attempt,
+                _ => false,
+            };
+            if this_attempt {
                 task.state = State::Idle;
             }
         }
@@ -248,10 +259,10 @@ impl Coordinator {
     /// Problem 3: a worker died or became unreachable.
     fn worker_lost(&mut self, worker: Pid, reason: &ExitReason, ctx: &Ctx) {
         todo!(
-            "Problem 3 (docs/src/part-2-map-reduce.md, 'Problem 3, worker failure'): {worker} is gone \
-             ({reason}). Forget it. In the running job, a task running on it goes back to Idle, \
-             and so does every map task it finished, as long as some reduce task is not done: \
-             that output died with it (job.maps_done goes down accordingly). Then give out \
+            "Problem 3 (docs/src/part-2-map-reduce.md, 'Problem 3, worker failure'): {worker} is \
+             gone ({reason}). Forget it. In the running job, a task running on it goes back to \
+             Idle, and so does every map task it finished, as long as some reduce task is not \
+             done: that output died with it (job.maps_done goes down accordingly). Then give out \
              tasks (self.schedule)."
         )
     }

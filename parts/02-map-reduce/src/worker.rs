@@ -101,10 +101,10 @@ impl Worker {
     /// `Note::Finished` when it is done.
     fn run(&mut self, a: Assignment, ctx: &Ctx) {
         todo!(
-            "Problem 2 (docs/src/part-2-map-reduce.md, 'Problem 2, distribute the work'): run {:?} {} \
-             (attempt {}) in a process of its own (ctx.node().spawn), so that this server stays \
-             free to serve Fetch calls meanwhile. A map task is wordcount::map over its files; \
-             a reduce task is wordcount::reduce over what fetch_all brings back. Then wait \
+            "Problem 2 (docs/src/part-2-map-reduce.md, 'Problem 2, distribute the work'): run {:?} \
+             {} (attempt {}) in a process of its own (ctx.node().spawn), so that this server stays \
+             free to serve Fetch calls meanwhile. A map task is wordcount::map over its files; a \
+             reduce task is wordcount::reduce over what fetch_all brings back. Then wait \
              self.task_delay (the grader relies on it to catch tasks in the middle) and send \
              Note::Finished to this server's pid.",
             a.id.task.kind,
@@ -118,8 +118,8 @@ impl Worker {
 /// from the worker that holds it, all at once.
 async fn fetch_all(ctx: &Ctx, id: TaskId, sources: &[(u32, Pid)]) -> Result<Vec<Counts>, String> {
     todo!(
-        "Problem 2 (docs/src/part-2-map-reduce.md, 'Problem 2, distribute the work'): ask each of the {} \
-         holders for its part, all at once (gen_server::call with a WorkerCall::Fetch and \
+        "Problem 2 (docs/src/part-2-map-reduce.md, 'Problem 2, distribute the work'): ask each of \
+         the {} holders for its part, all at once (gen_server::call with a WorkerCall::Fetch and \
          FETCH_TIMEOUT, under futures::future::join_all). Ok with every partition, or an Err \
          naming what could not be fetched and why (a dead holder, a Missing reply, a timeout).",
         sources.len()
@@ -149,9 +149,9 @@ impl GenServer for Worker {
             partition,
         } = request;
         todo!(
-            "Problem 2 (docs/src/part-2-map-reduce.md, 'Problem 2, distribute the work'): a reducer wants \
-             partition {partition} of the output of map task {map} of job {job}. Reply with a \
-             copy of it if self.outputs holds it (WorkerReply::Partition), else \
+            "Problem 2 (docs/src/part-2-map-reduce.md, 'Problem 2, distribute the work'): a \
+             reducer wants partition {partition} of the output of map task {map} of job {job}. \
+             Reply with a copy of it if self.outputs holds it (WorkerReply::Partition), else \
              WorkerReply::Missing."
         )
     }
@@ -177,11 +177,12 @@ impl GenServer for Worker {
                 result,
             }) => {
                 todo!(
-                    "Problem 2 (docs/src/part-2-map-reduce.md, 'Problem 2, distribute the work'): {:?} {} \
-                     (attempt {attempt}) finished. Keep a map task's partitions in self.outputs \
-                     (key: its job and map index): they stay here for reducers to fetch. Then \
-                     tell the coordinator (a cast to COORDINATOR on its node): ToCoordinator::Done \
-                     with Output::Map or Output::Reduce, or ToCoordinator::Failed with the error.",
+                    "Problem 2 (docs/src/part-2-map-reduce.md, 'Problem 2, distribute the work'): \
+                     {:?} {} (attempt {attempt}) finished. Keep a map task's partitions in \
+                     self.outputs (key: its job and map index): they stay here for reducers to \
+                     fetch. Then tell the coordinator (a cast to COORDINATOR on its node): \
+                     ToCoordinator::Done with Output::Map or Output::Reduce, or \
+                     ToCoordinator::Failed with the error.",
                     id.task.kind,
                     id.task.index
                 )

@@ -52,6 +52,8 @@ struct Task {
     state: State,
 }
 
+/// Where a task stands (the contract's `TaskState`, plus what only the
+/// coordinator needs: which attempt runs, and since when).
 enum State {
     Idle,
     Running {
@@ -64,6 +66,7 @@ enum State {
     },
 }
 
+/// The current job, or the last one.
 struct Job {
     id: u64,
     started: Instant,
@@ -325,8 +328,16 @@ impl Coordinator {
         );
         if let Some(job) = self.job.as_mut().filter(|j| j.id == id.job) {
             let task = &mut job.tasks(id.task.kind)[id.task.index as usize];
-            if matches!(&task.state, State::Running { worker: w, attempt: a, .. } if *w == worker && *a == attempt)
-            {
+            // Only the attempt that failed: a newer copy may be running elsewhere.
+            let this_attempt = match &task.state {
+                State::Running {
+                    worker: w,
+                    attempt: a,
+                    ..
+                } => *w == worker && *a == attempt,
+                _ => false,
+            };
+            if this_attempt {
                 task.state = State::Idle;
             }
         }
