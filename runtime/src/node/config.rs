@@ -114,6 +114,9 @@ impl NodeConfig {
 /// assert_eq!(cli.node.name.as_str(), "gold@127.0.0.1");
 /// ```
 #[derive(clap::Args, Clone, Debug)]
+// Without this, clap would use this doc comment as the about text of every
+// binary that flattens these flags.
+#[command(about = None, long_about = None)]
 pub struct NodeArgs {
     /// This node's name, name@host (e.g. gold@127.0.0.1).
     #[arg(long, env = "NETSPLIT_NAME")]
