@@ -235,10 +235,23 @@ async fn converge(
     .await
 }
 
-async fn three_node_cluster(h: &mut Harness, sent: &mut Sent) -> Result<(), StageError> {
+/// Three meshed nodes whose producers sent `rounds` rounds of pings, every
+/// consumer checked exact: where every stage starts.
+async fn converged_cluster(h: &mut Harness, rounds: usize) -> Result<Sent, StageError> {
+    let mut sent = Sent::default();
     h.start_nodes(&THREE).await?;
     h.mesh(&THREE).await?;
-    ping_round(h, sent, &THREE).await
+    for _ in 0..rounds {
+        ping_round(h, &mut sent, &THREE).await?;
+    }
+    all_exact(
+        h,
+        &sent,
+        &THREE,
+        "every consumer counts every producer's pings exactly",
+    )
+    .await?;
+    Ok(sent)
 }
 
 async fn all_exact(
@@ -254,18 +267,7 @@ async fn all_exact(
 // ---------------------------------------------------------------------- stages
 
 async fn broadcast(h: &mut Harness) -> Result<(), StageError> {
-    let mut sent = Sent::default();
-    three_node_cluster(h, &mut sent).await?;
-    for _ in 0..2 {
-        ping_round(h, &mut sent, &THREE).await?;
-    }
-    all_exact(
-        h,
-        &sent,
-        &THREE,
-        "every consumer counts every producer's pings exactly",
-    )
-    .await
+    converged_cluster(h, 3).await.map(|_| ())
 }
 
 async fn get_counts(
@@ -320,15 +322,7 @@ fn show_cluster(c: &ClusterCounts) -> String {
 }
 
 async fn counts(h: &mut Harness) -> Result<(), StageError> {
-    let mut sent = Sent::default();
-    three_node_cluster(h, &mut sent).await?;
-    all_exact(
-        h,
-        &sent,
-        &THREE,
-        "every consumer counts every producer's pings exactly",
-    )
-    .await?;
+    let sent = converged_cluster(h, 1).await?;
     let want = sent.expected(h, &THREE);
     let fulls: Vec<NodeName> = THREE.iter().map(|s| h.full(s)).collect();
 
@@ -391,15 +385,7 @@ async fn counts(h: &mut Harness) -> Result<(), StageError> {
 }
 
 async fn crash_recovery(h: &mut Harness) -> Result<(), StageError> {
-    let mut sent = Sent::default();
-    three_node_cluster(h, &mut sent).await?;
-    all_exact(
-        h,
-        &sent,
-        &THREE,
-        "every consumer counts every producer's pings exactly",
-    )
-    .await?;
+    let mut sent = converged_cluster(h, 1).await?;
 
     // A crash while nothing is in flight: the new consumer must ask.
     h.crash("n2", CONSUMER).await?;
@@ -465,16 +451,7 @@ async fn crash_recovery(h: &mut Harness) -> Result<(), StageError> {
 }
 
 async fn late_joiner(h: &mut Harness) -> Result<(), StageError> {
-    let mut sent = Sent::default();
-    three_node_cluster(h, &mut sent).await?;
-    ping_round(h, &mut sent, &THREE).await?;
-    all_exact(
-        h,
-        &sent,
-        &THREE,
-        "every consumer counts every producer's pings exactly",
-    )
-    .await?;
+    let mut sent = converged_cluster(h, 2).await?;
 
     h.start_nodes(&["n4"]).await?;
     h.mark("n4 joins after the pings were sent");
@@ -557,15 +534,7 @@ impl Sampler {
 }
 
 async fn partition_and_heal(h: &mut Harness) -> Result<(), StageError> {
-    let mut sent = Sent::default();
-    three_node_cluster(h, &mut sent).await?;
-    all_exact(
-        h,
-        &sent,
-        &THREE,
-        "every consumer counts every producer's pings exactly",
-    )
-    .await?;
+    let mut sent = converged_cluster(h, 1).await?;
     let sampler = Sampler::start(h, &THREE);
     let before = sent.clone();
 
