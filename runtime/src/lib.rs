@@ -42,6 +42,7 @@ mod pid;
 pub mod portmap;
 mod process;
 pub mod rpc;
+pub mod shell;
 pub mod sim;
 pub mod supervisor;
 mod timer;

@@ -29,7 +29,6 @@ use netsplit::supervisor::{self, ChildSpec, Strategy, SupervisorSpec};
 use netsplit::{gen_server, Node, NodeArgs, NodeName};
 use std::path::PathBuf;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use worker::Worker;
 
 #[derive(Parser)]
@@ -209,16 +208,8 @@ const HELP: &str = "commands: start | status | nodes | disconnect NODE | help | 
 /// grader) stdin ends at once and the node serves until it is stopped.
 /// `start` and `status` go to the coordinator on node `coord`.
 async fn shell(node: &Node, coord: NodeName) {
-    let mut lines = BufReader::new(tokio::io::stdin()).lines();
-    loop {
-        let line = tokio::select! {
-            line = lines.next_line() => line,
-            _ = tokio::signal::ctrl_c() => return,
-        };
-        let Ok(Some(line)) = line else {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        };
+    let mut commands = netsplit::shell::Commands::stdin();
+    while let Some(line) = commands.next().await {
         let words: Vec<&str> = line.split_whitespace().collect();
         match words.as_slice() {
             [] => {}

@@ -22,7 +22,6 @@ use netsplit::supervisor::{self, ChildSpec, Strategy, SupervisorSpec};
 use netsplit::{gen_server, Ctx, ExitReason, Node, NodeArgs, NodeName, Signal};
 use producer::Producer;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 #[derive(Parser)]
 #[command(
@@ -72,16 +71,8 @@ async fn main() {
 /// Reads commands from stdin until `quit`. Without a terminal (as under the
 /// grader) stdin ends at once and the node serves until it is stopped.
 async fn shell(node: &Node) {
-    let mut lines = BufReader::new(tokio::io::stdin()).lines();
-    loop {
-        let line = tokio::select! {
-            line = lines.next_line() => line,
-            _ = tokio::signal::ctrl_c() => return,
-        };
-        let Ok(Some(line)) = line else {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        };
+    let mut commands = netsplit::shell::Commands::stdin();
+    while let Some(line) = commands.next().await {
         let words: Vec<&str> = line.split_whitespace().collect();
         match words.as_slice() {
             [] => {}
