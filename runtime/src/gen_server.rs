@@ -399,10 +399,31 @@ pub async fn call<Req: Message, Rep: Message>(
     request: &Req,
     timeout: Duration,
 ) -> Result<Rep, CallError> {
-    let dest = dest.into();
+    call_with(node, dest.into(), request, timeout, true).await
+}
+
+/// [`call`] that never opens a connection (OTP's `noconnect`): a node not
+/// connected is [`CallError::NodeDown`] at once. For the runtime's own
+/// services, which must not reconnect a node the cluster has just lost.
+pub(crate) async fn call_noconnect<Req: Message, Rep: Message>(
+    node: &Node,
+    dest: impl Into<Dest>,
+    request: &Req,
+    timeout: Duration,
+) -> Result<Rep, CallError> {
+    call_with(node, dest.into(), request, timeout, false).await
+}
+
+async fn call_with<Req: Message, Rep: Message>(
+    node: &Node,
+    dest: Dest,
+    request: &Req,
+    timeout: Duration,
+    connect: bool,
+) -> Result<Rep, CallError> {
     let target_node = dest.node().cloned().unwrap_or_else(|| node.name().clone());
     let (slot, rx, _guard) = node.new_slot();
-    node.start_call(&slot, dest, Payload::encode(request));
+    node.start_call(&slot, dest, Payload::encode(request), connect);
     match tokio::time::timeout(timeout, rx).await {
         Ok(Ok(SlotEvent::Reply(ReplyBody::Ok(p)))) => p.decode::<Rep>().map_err(CallError::Decode),
         Ok(Ok(SlotEvent::Reply(ReplyBody::BadRequest(e)))) => Err(CallError::Decode(e)),
@@ -458,13 +479,34 @@ pub async fn multi_call<Req: Message, Rep: Message>(
     request: &Req,
     timeout: Duration,
 ) -> MultiCall<Rep> {
+    multi_call_with(node, nodes, name, request, timeout, true).await
+}
+
+/// [`multi_call`] that never opens a connection: nodes not connected are bad
+/// nodes at once (see [`call_noconnect`]).
+pub(crate) async fn multi_call_noconnect<Req: Message, Rep: Message>(
+    node: &Node,
+    nodes: &[NodeName],
+    name: &str,
+    request: &Req,
+    timeout: Duration,
+) -> MultiCall<Rep> {
+    multi_call_with(node, nodes, name, request, timeout, false).await
+}
+
+async fn multi_call_with<Req: Message, Rep: Message>(
+    node: &Node,
+    nodes: &[NodeName],
+    name: &str,
+    request: &Req,
+    timeout: Duration,
+    connect: bool,
+) -> MultiCall<Rep> {
     let calls = nodes.iter().map(|n| {
         let dest = Dest::Remote(name.to_string(), n.clone());
         async move {
-            (
-                n.clone(),
-                call::<Req, Rep>(node, dest, request, timeout).await,
-            )
+            let r = call_with::<Req, Rep>(node, dest, request, timeout, connect).await;
+            (n.clone(), r)
         }
     });
     let mut out = MultiCall {

@@ -530,6 +530,29 @@ async fn both_sides_of_a_partition_can_hold_the_same_lock() {
     assert!(global::set_lock(&c, &right2, Some(&every), 0).await);
 }
 
+#[tokio::test(start_paused = true)]
+async fn releasing_a_lock_after_a_partition_does_not_reconnect_the_lost_nodes() {
+    // :global never opens a connection by itself: a release after the
+    // partition healed must not quietly rejoin the cluster the user split.
+    let (net, a, b, c) = cluster(17).await;
+    let every = [a.name().clone(), b.name().clone(), c.name().clone()];
+    let id = LockId::new("the-db", &idle(&a));
+    assert!(global::set_lock(&a, &id, None, 0).await);
+    net.partition(&[&[a.name()], &[b.name(), c.name()]]);
+    eventually(5 * S, "partitioned", || {
+        a.nodes().is_empty() && b.nodes() == vec![c.name().clone()]
+    })
+    .await;
+    net.heal();
+    global::del_lock(&a, &id, Some(&every)).await;
+    tokio::time::sleep(5 * S).await;
+    assert!(a.nodes().is_empty(), "a reconnected: {:?}", a.nodes());
+    assert_eq!(b.nodes(), vec![c.name().clone()]);
+    // b and c let go of a's lock when they lost a: it is free on their side.
+    let other = LockId::new("the-db", &idle(&b));
+    assert!(global::set_lock(&b, &other, None, 0).await);
+}
+
 struct Counter(u64);
 impl GenServer for Counter {
     type Call = ();

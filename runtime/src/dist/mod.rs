@@ -192,7 +192,10 @@ impl Dist {
         self.send_inner(node, peer, msg, book_fn, true)
     }
 
-    /// Like `send`, but never starts a connection: without one the frame is dropped.
+    /// Like `send`, but never starts a connection (Erlang's `noconnect`).
+    /// Without one the frame is dropped, and whatever `book_fn` records is
+    /// settled as a lost connection would settle it: a monitor it sets (a
+    /// call's) fires `Down(NoConnection)` at once.
     pub(crate) fn send_if_connected(
         &self,
         node: &Node,
@@ -236,7 +239,13 @@ impl Dist {
                 p.queue.push(frame);
                 bytes
             }
-            None if !connect => return,
+            None if !connect => {
+                drop(peers);
+                let mut book = ConnBook::default();
+                book_fn(&mut book);
+                node.connection_lost(book);
+                return;
+            }
             None => {
                 let mut pending = Pending::first_attempt(true);
                 book_fn(&mut pending.book);

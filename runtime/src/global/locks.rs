@@ -14,7 +14,9 @@ use std::time::Duration;
 /// One attempt to set `id` on every node of `nodes` (sorted, deduplicated):
 /// the boss (highest name) first, so that of several contenders only the one
 /// holding the boss goes on to the others, then the rest. On refusal,
-/// whatever was set is released. Unreachable nodes are skipped.
+/// whatever was set is released. Unreachable nodes are skipped, and no call
+/// here ever opens a connection (nodes join `:global` by connecting, never
+/// because `:global` called them).
 pub(crate) async fn set_on_nodes(node: &Node, id: &LockId, nodes: &[NodeName]) -> bool {
     let Some(boss) = nodes.iter().max() else {
         return true;
@@ -33,7 +35,7 @@ pub(crate) async fn set_on_nodes(node: &Node, id: &LockId, nodes: &[NodeName]) -
 /// Asks every node of `nodes` at once; all must grant (unreachable ones do not
 /// count). On any refusal, releases the grants.
 async fn multi_set(node: &Node, id: &LockId, nodes: &[NodeName]) -> bool {
-    let r = gen_server::multi_call::<Req, Rep>(
+    let r = gen_server::multi_call_noconnect::<Req, Rep>(
         node,
         nodes,
         NAME_SERVER,
@@ -56,10 +58,12 @@ async fn multi_set(node: &Node, id: &LockId, nodes: &[NodeName]) -> bool {
     false
 }
 
-/// Releases one hold of `id` on every node of `nodes` (reachable or not: a
-/// grant whose reply was lost is released too).
+/// Releases one hold of `id` on every node of `nodes` that is still connected
+/// (a grant whose reply was lost is released too). A node no longer connected
+/// is left alone: it released this node's locks when it lost the connection,
+/// and a call would reconnect it behind the cluster's back.
 pub(crate) async fn del_on_nodes(node: &Node, id: &LockId, nodes: &[NodeName]) {
-    let _ = gen_server::multi_call::<Req, Rep>(
+    let _ = gen_server::multi_call_noconnect::<Req, Rep>(
         node,
         nodes,
         NAME_SERVER,

@@ -56,7 +56,14 @@ impl GenServer for Registrar {
                         resolve,
                         by: me.clone(),
                     };
-                    gen_server::multi_call::<Req, Rep>(node, &nodes, NAME_SERVER, &req, t).await;
+                    gen_server::multi_call_noconnect::<Req, Rep>(
+                        node,
+                        &nodes,
+                        NAME_SERVER,
+                        &req,
+                        t,
+                    )
+                    .await;
                 }
                 free
             }
@@ -65,7 +72,8 @@ impl GenServer for Registrar {
                     name,
                     by: me.clone(),
                 };
-                gen_server::multi_call::<Req, Rep>(node, &nodes, NAME_SERVER, &req, t).await;
+                gen_server::multi_call_noconnect::<Req, Rep>(node, &nodes, NAME_SERVER, &req, t)
+                    .await;
                 true
             }
         };

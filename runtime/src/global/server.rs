@@ -118,7 +118,9 @@ impl NameServer {
             }
             Some(_) => false,
             None => {
-                let mref = ctx.monitor(&id.requester);
+                // Noconnect: a request that outlived its node's connection
+                // must not reconnect it; the lock is released by the Down.
+                let mref = ctx.monitor_noconnect(&id.requester);
                 self.mons
                     .insert(mref.clone(), Mon::Lock(id.resource.clone()));
                 self.locks.insert(

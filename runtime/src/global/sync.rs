@@ -66,7 +66,7 @@ pub(crate) async fn session(ctx: Ctx, peer: NodeName) {
 }
 
 async fn sync_info(node: &Node, peer: &NodeName) -> Option<SyncInfo> {
-    match gen_server::call::<Req, Rep>(
+    match gen_server::call_noconnect::<Req, Rep>(
         node,
         Dest::Remote(NAME_SERVER.into(), peer.clone()),
         &Req::SyncInfo,
@@ -120,8 +120,8 @@ async fn merge(node: &Node, by: &Pid, peer: &NodeName, union: &[NodeName]) -> Ou
         nodes: my_side.clone(),
     };
     tokio::join!(
-        gen_server::multi_call::<Req, Rep>(node, &my_side, NAME_SERVER, &to_mine, t),
-        gen_server::multi_call::<Req, Rep>(node, &his_side, NAME_SERVER, &to_his, t),
+        gen_server::multi_call_noconnect::<Req, Rep>(node, &my_side, NAME_SERVER, &to_mine, t),
+        gen_server::multi_call_noconnect::<Req, Rep>(node, &his_side, NAME_SERVER, &to_his, t),
     );
     for a in actions {
         a.run(node);

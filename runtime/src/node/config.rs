@@ -36,6 +36,14 @@ pub struct NodeConfig {
     pub max_frame: usize,
     /// Write a JSON-lines trace of every message crossing a connection here.
     pub trace_file: Option<PathBuf>,
+    /// How long a connection keeps polling its socket after receiving data
+    /// before it lets its thread sleep (zero: never poll, always sleep).
+    ///
+    /// Like the BEAM's scheduler busy wait (`+sbwt`): waking a sleeping thread
+    /// costs tens of microseconds on many machines, more than a whole call
+    /// round trip on loopback, so a connection that has just heard from its peer
+    /// spins briefly for the next frame. An idle connection does not spin.
+    pub busy_wait: Duration,
 }
 
 /// Where to find port mappers.
@@ -71,6 +79,7 @@ impl NodeConfig {
             setup_time: Duration::from_secs(5),
             max_frame: 32 << 20,
             trace_file: None,
+            busy_wait: Duration::from_micros(100),
         }
     }
 
@@ -146,6 +155,10 @@ pub struct NodeArgs {
     /// Write a JSON-lines trace of every message this node sends or receives over the network.
     #[arg(long, env = "NETSPLIT_TRACE")]
     pub trace: Option<PathBuf>,
+    /// Microseconds a connection keeps polling for the next frame after one
+    /// arrives, before sleeping; 0 never polls (less CPU, slower replies).
+    #[arg(long, env = "NETSPLIT_BUSY_WAIT_US", default_value_t = 100)]
+    pub busy_wait_us: u64,
 }
 
 impl NodeArgs {
@@ -171,6 +184,7 @@ impl NodeArgs {
             port: self.portmap_port,
         };
         c.trace_file = self.trace.clone();
+        c.busy_wait = Duration::from_micros(self.busy_wait_us);
         Ok(c)
     }
 

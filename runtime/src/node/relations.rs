@@ -19,7 +19,9 @@ impl Node {
     // ---------------------------------------------------------------- monitors
 
     /// Sets a monitor from local process `watcher` on `dest`; returns its reference.
-    pub(crate) fn monitor(&self, watcher: &Arc<ProcShared>, dest: Dest) -> Ref {
+    /// With `connect` false a remote target's node is never connected to: if it
+    /// is not connected already, `Down(NoConnection)` comes at once.
+    pub(crate) fn monitor(&self, watcher: &Arc<ProcShared>, dest: Dest, connect: bool) -> Ref {
         let mref = self.make_ref();
         let (target, remote) = match dest {
             Dest::Pid(p) => {
@@ -49,18 +51,19 @@ impl Node {
         };
         let w = watcher.pid.clone();
         let r = mref.clone();
-        self.inner.dist.send(
-            self,
-            &node,
-            DistMsg::Monitor {
-                watcher: watcher.pid.clone(),
-                target,
-                mref: mref.clone(),
-            },
-            move |book| {
-                book.out_monitors.insert(r, w);
-            },
-        );
+        let msg = DistMsg::Monitor {
+            watcher: watcher.pid.clone(),
+            target,
+            mref: mref.clone(),
+        };
+        let book_fn = move |book: &mut ConnBook| {
+            book.out_monitors.insert(r, w);
+        };
+        if connect {
+            self.inner.dist.send(self, &node, msg, book_fn);
+        } else {
+            self.inner.dist.send_if_connected(self, &node, msg, book_fn);
+        }
         mref
     }
 
@@ -277,50 +280,53 @@ impl Node {
 
     /// Sends a call from reply slot `slot` to `dest`, monitoring the server for the
     /// duration of the call (so its death or its node's loss ends the call at once).
-    pub(crate) fn start_call(&self, slot: &Pid, dest: Dest, payload: Payload) {
+    /// With `connect` false a remote call never opens a connection: to a node
+    /// not connected it ends at once with `Down(NoConnection)`.
+    pub(crate) fn start_call(&self, slot: &Pid, dest: Dest, payload: Payload, connect: bool) {
         let mref = Node::slot_ref(slot);
-        match dest {
+        let (node, msg) = match dest {
             Dest::Pid(p) if p.node == self.inner.name => {
-                self.accept_call(&Target::Pid(p), slot, payload, None)
+                return self.accept_call(&Target::Pid(p), slot, payload, None);
             }
             Dest::Name(n) => {
                 let here = self.inner.name.clone();
-                self.accept_call(&Target::Name(n, here), slot, payload, None)
+                return self.accept_call(&Target::Name(n, here), slot, payload, None);
             }
             Dest::Remote(n, node) if node == self.inner.name => {
-                self.accept_call(&Target::Name(n, node), slot, payload, None)
+                return self.accept_call(&Target::Name(n, node), slot, payload, None);
             }
             Dest::Pid(p) => {
                 let node = p.node.clone();
-                let s = slot.clone();
-                self.inner.dist.send(
-                    self,
-                    &node,
+                let reply_to = slot.clone();
+                (
+                    node,
                     DistMsg::Call {
                         to: p,
-                        reply_to: slot.clone(),
+                        reply_to,
                         payload,
                     },
-                    move |book| {
-                        book.out_monitors.insert(mref, s);
-                    },
-                );
+                )
             }
-            Dest::Remote(n, node) => {
-                let s = slot.clone();
-                self.inner.dist.send(
-                    self,
-                    &node,
+            Dest::Remote(to, node) => {
+                let reply_to = slot.clone();
+                (
+                    node,
                     DistMsg::RegCall {
-                        to: n,
-                        reply_to: slot.clone(),
+                        to,
+                        reply_to,
                         payload,
                     },
-                    move |book| {
-                        book.out_monitors.insert(mref, s);
-                    },
-                );
+                )
             }
+        };
+        let s = slot.clone();
+        let book_fn = move |book: &mut ConnBook| {
+            book.out_monitors.insert(mref, s);
+        };
+        if connect {
+            self.inner.dist.send(self, &node, msg, book_fn);
+        } else {
+            self.inner.dist.send_if_connected(self, &node, msg, book_fn);
         }
     }
 

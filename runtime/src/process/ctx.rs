@@ -67,7 +67,14 @@ impl Ctx {
     /// ends, at once with `NoProc` if it does not exist, or with `NoConnection`
     /// if its node is or becomes unreachable.
     pub fn monitor(&self, target: impl Into<Dest>) -> Ref {
-        self.node.monitor(&self.shared, target.into())
+        self.node.monitor(&self.shared, target.into(), true)
+    }
+
+    /// [`Ctx::monitor`] that never opens a connection (OTP's services must not
+    /// reconnect a node the cluster has lost): `Down(NoConnection)` at once if
+    /// the target's node is not connected.
+    pub(crate) fn monitor_noconnect(&self, target: impl Into<Dest>) -> Ref {
+        self.node.monitor(&self.shared, target.into(), false)
     }
 
     /// Removes a monitor and any `Down` it already queued. True if it was active.

@@ -10,6 +10,7 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
@@ -19,13 +20,21 @@ pub(crate) struct TcpTransport {
     addr: SocketAddr,
     portmap: crate::node::PortmapConfig,
     registration: portmap::Registration,
+    busy_wait: Duration,
 }
 
-pub(crate) struct TcpAcceptor(TcpListener);
+pub(crate) struct TcpAcceptor {
+    listener: TcpListener,
+    busy_wait: Duration,
+}
 
 pub(crate) struct TcpReader {
     rd: OwnedReadHalf,
     buf: BytesMut,
+    /// See [`NodeConfig::busy_wait`].
+    busy_wait: Duration,
+    /// Poll the socket instead of sleeping until then (the last read + `busy_wait`).
+    spin_until: Instant,
 }
 
 pub(crate) struct TcpWriter(BufWriter<OwnedWriteHalf>);
@@ -58,6 +67,7 @@ impl TcpTransport {
             addr,
             portmap: config.portmap.clone(),
             registration,
+            busy_wait: config.busy_wait,
         })
     }
 
@@ -65,7 +75,10 @@ impl TcpTransport {
         self.listener
             .lock()
             .take()
-            .map(TcpAcceptor)
+            .map(|listener| TcpAcceptor {
+                listener,
+                busy_wait: self.busy_wait,
+            })
             .ok_or_else(|| StartError::Io("listener already taken".into()))
     }
 
@@ -81,7 +94,7 @@ impl TcpTransport {
         let port = portmap::lookup(&self.portmap, peer, me).await?;
         let host = peer.host();
         let stream = TcpStream::connect((host, port)).await?;
-        Ok(split(stream))
+        Ok(split(stream, self.busy_wait))
     }
 
     pub(crate) fn stop(&self) {
@@ -89,13 +102,15 @@ impl TcpTransport {
     }
 }
 
-fn split(stream: TcpStream) -> (FrameReader, FrameWriter) {
+fn split(stream: TcpStream, busy_wait: Duration) -> (FrameReader, FrameWriter) {
     let _ = stream.set_nodelay(true);
     let (rd, wr) = stream.into_split();
     (
         FrameReader::Tcp(TcpReader {
             rd,
             buf: BytesMut::with_capacity(8 * 1024),
+            busy_wait,
+            spin_until: Instant::now(),
         }),
         FrameWriter::Tcp(TcpWriter(BufWriter::with_capacity(64 * 1024, wr))),
     )
@@ -104,8 +119,8 @@ fn split(stream: TcpStream) -> (FrameReader, FrameWriter) {
 impl TcpAcceptor {
     pub(crate) async fn accept(&mut self) -> Option<(FrameReader, FrameWriter)> {
         loop {
-            match self.0.accept().await {
-                Ok((s, _)) => return Some(split(s)),
+            match self.listener.accept().await {
+                Ok((s, _)) => return Some(split(s, self.busy_wait)),
                 Err(e) => {
                     // Out of file descriptors and the like: back off, keep serving.
                     tracing::warn!("accept failed: {e}");
@@ -142,8 +157,20 @@ impl TcpReader {
             } else if self.buf.capacity() - self.buf.len() < 4096 {
                 self.buf.reserve(8 * 1024);
             }
-            // read_buf is cancel-safe: bytes already read stay in `buf`.
-            if self.rd.read_buf(&mut self.buf).await? == 0 {
+            let n = match self.spin_read() {
+                Some(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                    // Let the worker run other tasks (and poll for I/O), then look again.
+                    tokio::task::yield_now().await;
+                    continue;
+                }
+                Some(r) => r?,
+                // read_buf is cancel-safe: bytes already read stay in `buf`.
+                None => self.rd.read_buf(&mut self.buf).await?,
+            };
+            if n > 0 && !self.busy_wait.is_zero() {
+                self.spin_until = Instant::now() + self.busy_wait;
+            }
+            if n == 0 {
                 return if self.buf.is_empty() {
                     Ok(None)
                 } else {
@@ -154,6 +181,30 @@ impl TcpReader {
                 };
             }
         }
+    }
+}
+
+impl TcpReader {
+    /// While busy-waiting, one non-blocking read straight from the socket
+    /// (`WouldBlock` when nothing has arrived); `None` once it is time to sleep.
+    ///
+    /// A plain `recv`, not tokio's readiness: readiness is only refreshed by
+    /// whichever worker holds the I/O driver, and that worker may be asleep,
+    /// which is the very wake-up this spin avoids. Mixing the two is safe with
+    /// edge-triggered polling: bytes that arrive after a read that drained the
+    /// socket raise a new edge, so a later `read_buf` still wakes.
+    fn spin_read(&mut self) -> Option<io::Result<usize>> {
+        use std::io::Read;
+        if self.busy_wait.is_zero() || Instant::now() >= self.spin_until {
+            return None;
+        }
+        let len = self.buf.len();
+        let room = (self.buf.capacity() - len).min(16 * 1024);
+        self.buf.resize(len + room, 0);
+        let sock = socket2::SockRef::from(self.rd.as_ref());
+        let r = (&*sock).read(&mut self.buf[len..]);
+        self.buf.truncate(len + *r.as_ref().unwrap_or(&0));
+        Some(r)
     }
 }
 
@@ -308,5 +359,66 @@ impl TcpOutbox {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    /// Frames written in pieces, with pauses both shorter and longer than the
+    /// busy wait, and one frame larger than a spin read, all arrive whole and
+    /// in order, and the end of stream is seen: spinning and sleeping reads
+    /// hand over to each other without losing or splitting a byte.
+    async fn frames_survive_split_writes(busy_wait: Duration) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let frames: Vec<Vec<u8>> = vec![
+            b"one".to_vec(),
+            vec![7u8; 100_000],
+            b"".to_vec(),
+            (0..=255u8).collect(),
+            b"last".to_vec(),
+        ];
+        let sent = frames.clone();
+        let writer = tokio::spawn(async move {
+            let mut s = TcpStream::connect(addr).await.unwrap();
+            s.set_nodelay(true).unwrap();
+            let mut wire = Vec::new();
+            for f in &sent {
+                wire.extend_from_slice(&(f.len() as u32).to_be_bytes());
+                wire.extend_from_slice(f);
+            }
+            let pauses = [0u64, 30, 0, 3_000, 10, 0, 2_000];
+            for (i, chunk) in wire.chunks(7_001).enumerate() {
+                // Cut inside the length prefix too, not only between frames.
+                let (a, b) = chunk.split_at(chunk.len().min(3));
+                s.write_all(a).await.unwrap();
+                s.write_all(b).await.unwrap();
+                let pause = pauses[i % pauses.len()];
+                tokio::time::sleep(Duration::from_micros(pause)).await;
+            }
+        });
+        let (stream, _) = listener.accept().await.unwrap();
+        let (FrameReader::Tcp(mut reader), _) = split(stream, busy_wait) else {
+            unreachable!("split gives TCP halves")
+        };
+        let mut got = Vec::new();
+        while let Some(f) = reader.recv_with(1 << 20, |b| b.to_vec()).await.unwrap() {
+            got.push(f);
+        }
+        writer.await.unwrap();
+        assert_eq!(got, frames);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn frames_survive_split_writes_while_busy_waiting() {
+        frames_survive_split_writes(Duration::from_millis(1)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn frames_survive_split_writes_without_busy_wait() {
+        frames_survive_split_writes(Duration::ZERO).await;
     }
 }
