@@ -28,6 +28,7 @@
 
 #![warn(missing_docs)]
 
+mod alloc;
 pub(crate) mod dist;
 mod exit;
 mod ext;
