@@ -427,6 +427,11 @@ async fn call_with<Req: Message, Rep: Message>(
     match tokio::time::timeout(timeout, rx).await {
         Ok(Ok(SlotEvent::Reply(ReplyBody::Ok(p)))) => p.decode::<Rep>().map_err(CallError::Decode),
         Ok(Ok(SlotEvent::Reply(ReplyBody::BadRequest(e)))) => Err(CallError::Decode(e)),
+        Ok(Ok(SlotEvent::Reply(ReplyBody::TooLarge(bytes, limit)))) => {
+            Err(CallError::Exit(ExitReason::error(format!(
+                "the reply ({bytes} bytes) is over the {limit}-byte frame limit, so the server could not send it"
+            ))))
+        }
         Ok(Ok(SlotEvent::Down(reason))) => Err(match reason {
             ExitReason::NoProc => CallError::NoProc,
             ExitReason::NoConnection => CallError::NodeDown(target_node),

@@ -17,6 +17,8 @@ enum Req {
     Echo(String),
     Crash,
     Hang,
+    /// Reply with this many bytes.
+    Big(usize),
 }
 
 impl GenServer for Echo {
@@ -29,6 +31,7 @@ impl GenServer for Echo {
             Req::Echo(s) => CallResponse::Reply(s),
             Req::Crash => panic!("asked to crash"),
             Req::Hang => CallResponse::NoReply,
+            Req::Big(n) => CallResponse::Reply("x".repeat(n)),
         }
     }
     async fn handle_cast(&mut self, _: String, _: &Ctx) -> Flow {
@@ -550,6 +553,65 @@ async fn rpc_cast_runs_the_function_without_an_answer() {
         }
         s => panic!("{s:?}"),
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_message_over_the_frame_limit_is_not_sent_and_the_connection_stays_up() {
+    // The receiver would close a connection that carries an oversized frame,
+    // taking every monitor and link on it down: the sender refuses instead.
+    let net = SimNet::new(25);
+    let config = |name: &str| {
+        let mut c = netsplit::NodeConfig::new(netsplit::NodeName::new(name).unwrap()).cookie("sim");
+        c.max_frame = 64 * 1024;
+        c
+    };
+    let a = net.start_node_with(config("a@sim")).await.unwrap();
+    let b = net.start_node_with(config("b@sim")).await.unwrap();
+    gen_server::start(&b, Echo, Some("echo")).await.unwrap();
+    let mut p = probe(&b).await;
+    let to = p.ctx.pid().clone();
+    a.send(&to, &"x".repeat(100_000)).unwrap();
+    a.send(&to, &"small".to_string()).unwrap();
+    match p.next(S).await {
+        Signal::Message { payload, .. } => {
+            let got = payload.decode::<String>().unwrap();
+            assert!(got == "small", "a {}-byte message arrived", got.len());
+        }
+        s => panic!("unexpected {s:?}"),
+    }
+    let echo = Dest::Remote("echo".into(), b.name().clone());
+    let t0 = tokio::time::Instant::now();
+    let big = Req::Echo("y".repeat(100_000));
+    match gen_server::call::<Req, String>(&a, echo.clone(), &big, 10 * S).await {
+        Err(CallError::Exit(ExitReason::Error(e))) => {
+            assert!(e.contains("request") && e.contains("frame limit"), "{e}")
+        }
+        r => panic!("expected the request to be refused, got {r:?}"),
+    }
+    assert!(
+        t0.elapsed() < S,
+        "the refused call waited {:?}",
+        t0.elapsed()
+    );
+    match gen_server::call::<Req, String>(&a, echo.clone(), &Req::Big(100_000), 10 * S).await {
+        Err(CallError::Exit(ExitReason::Error(e))) => {
+            assert!(e.contains("reply") && e.contains("frame limit"), "{e}")
+        }
+        r => panic!("expected the reply to be refused, got {r:?}"),
+    }
+    assert!(
+        t0.elapsed() < S,
+        "the refused reply took {:?}",
+        t0.elapsed()
+    );
+    // Nothing else was disturbed: same connection, still serving.
+    assert_eq!(a.nodes(), vec![b.name().clone()]);
+    let ok: String = gen_server::call(&a, echo, &Req::Big(10), S).await.unwrap();
+    assert_eq!(ok, "xxxxxxxxxx");
+    assert!(
+        p.nothing_for(S).await,
+        "the oversized message arrived after all"
+    );
 }
 
 #[tokio::test(start_paused = true)]

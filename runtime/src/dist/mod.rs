@@ -11,9 +11,15 @@ mod protocol;
 
 pub(crate) use protocol::DistMsg;
 
-use crate::exit::NodeDownReason;
+/// Room left in a frame for what surrounds a message's payload (pids, names,
+/// the message's type name): a payload larger than `max_frame` minus this is
+/// not sent.
+const FRAME_HEADROOM: usize = 4096;
+
+use crate::exit::{ExitReason, NodeDownReason};
 use crate::node::{Node, NodeInner, StartError};
 use crate::pid::{NodeName, Pid, Ref};
+use crate::process::ReplyBody;
 use crate::transport::tcp::TcpOutbox;
 use crate::transport::{FrameReader, FrameWriter, Listener, Transport};
 use handshake::{Decision, HsError, Me, Peer, Refusal};
@@ -206,7 +212,45 @@ impl Dist {
         self.send_inner(node, peer, msg, book_fn, false)
     }
 
-    fn send_inner(
+    /// A message the peer would refuse, because its frame would exceed the
+    /// frame limit, is not sent: the peer would close the connection, taking
+    /// every other message, monitor and link on it down too. It is dropped,
+    /// as an undeliverable message is, with an error in the log; a call ends
+    /// at once with an error, and a reply becomes an error for the caller.
+    #[allow(clippy::too_many_arguments)]
+    fn refuse_oversized(
+        &self,
+        node: &Node,
+        peer: &NodeName,
+        msg: DistMsg,
+        len: usize,
+        limit: usize,
+        book_fn: impl FnOnce(&mut ConnBook),
+        connect: bool,
+    ) {
+        tracing::error!(
+            parent: &node.inner.span,
+            "not sending a {} of {len} bytes to {peer}: over the {limit}-byte frame limit \
+             (NodeConfig::max_frame); send the data in smaller messages",
+            msg.kind()
+        );
+        match msg {
+            DistMsg::Call { reply_to, .. } | DistMsg::RegCall { reply_to, .. } => {
+                let reason = ExitReason::error(format!(
+                    "the request ({len} bytes) is over the {limit}-byte frame limit; it was not sent"
+                ));
+                node.deliver_down_local(&reply_to, &Node::slot_ref(&reply_to), reason);
+            }
+            DistMsg::Reply { to, .. } => {
+                let body = ReplyBody::TooLarge(len, limit);
+                self.send_inner(node, peer, DistMsg::Reply { to, body }, book_fn, connect);
+            }
+            _ => {}
+        }
+    }
+
+    /// [`Dist::send`] if `connect`, else [`Dist::send_if_connected`].
+    pub(crate) fn send_inner(
         &self,
         node: &Node,
         peer: &NodeName,
@@ -214,6 +258,12 @@ impl Dist {
         book_fn: impl FnOnce(&mut ConnBook),
         connect: bool,
     ) {
+        if let Some(len) = msg.payload_len() {
+            let limit = node.inner.config.max_frame.saturating_sub(FRAME_HEADROOM);
+            if len > limit {
+                return self.refuse_oversized(node, peer, msg, len, limit, book_fn, connect);
+            }
+        }
         // A sender about to wait for the answer writes its frame itself when
         // the connection is idle, rather than waking the writer task.
         let inline = matches!(

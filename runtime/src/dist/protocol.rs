@@ -78,6 +78,23 @@ pub(crate) enum DistMsg {
 }
 
 impl DistMsg {
+    /// The size of the user data this frame carries, if it carries any.
+    pub(crate) fn payload_len(&self) -> Option<usize> {
+        match self {
+            DistMsg::Send { payload, .. }
+            | DistMsg::RegSend { payload, .. }
+            | DistMsg::Cast { payload, .. }
+            | DistMsg::RegCast { payload, .. }
+            | DistMsg::Call { payload, .. }
+            | DistMsg::RegCall { payload, .. }
+            | DistMsg::Reply {
+                body: ReplyBody::Ok(payload),
+                ..
+            } => Some(payload.len()),
+            _ => None,
+        }
+    }
+
     /// Short label for traces: what kind of frame this is.
     pub(crate) fn kind(&self) -> &'static str {
         match self {
@@ -125,7 +142,7 @@ impl DistMsg {
                 s(to),
                 match body {
                     ReplyBody::Ok(p) => Some(p.type_name()),
-                    ReplyBody::BadRequest(_) => None,
+                    ReplyBody::BadRequest(_) | ReplyBody::TooLarge(..) => None,
                 },
             ),
             DistMsg::Monitor { watcher, .. } => (s(watcher), None, None),

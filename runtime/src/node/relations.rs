@@ -59,11 +59,9 @@ impl Node {
         let book_fn = move |book: &mut ConnBook| {
             book.out_monitors.insert(r, w);
         };
-        if connect {
-            self.inner.dist.send(self, &node, msg, book_fn);
-        } else {
-            self.inner.dist.send_if_connected(self, &node, msg, book_fn);
-        }
+        self.inner
+            .dist
+            .send_inner(self, &node, msg, book_fn, connect);
         mref
     }
 
@@ -323,11 +321,9 @@ impl Node {
         let book_fn = move |book: &mut ConnBook| {
             book.out_monitors.insert(mref, s);
         };
-        if connect {
-            self.inner.dist.send(self, &node, msg, book_fn);
-        } else {
-            self.inner.dist.send_if_connected(self, &node, msg, book_fn);
-        }
+        self.inner
+            .dist
+            .send_inner(self, &node, msg, book_fn, connect);
     }
 
     /// The live local process a monitor or call target names, if any.

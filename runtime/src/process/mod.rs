@@ -85,6 +85,8 @@ pub enum ReplyBody {
     Ok(Payload),
     /// The server could not decode the request as its `Call` type.
     BadRequest(crate::message::DecodeError),
+    /// The reply was too large to send (its size, and the frame limit).
+    TooLarge(usize, usize),
 }
 
 /// Everything a mailbox can hold.
