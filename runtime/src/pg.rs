@@ -165,37 +165,22 @@ pub fn start_scope(node: &Node, scope_name: &str) -> Pid {
 /// it shortly. Joining twice makes it a member twice.
 pub async fn join(node: &Node, scope_name: &str, group: &str, pid: &Pid) -> Result<(), PgError> {
     local_only(node, pid)?;
-    let s = scope(node, scope_name);
-    match request(
-        node,
-        &s,
-        &Call::Join {
-            group: group.into(),
-            pid: pid.clone(),
-        },
-    )
-    .await?
-    {
-        Reply::Ok => Ok(()),
-        _ => Err(PgError::NotJoined),
-    }
+    let (group, pid) = (group.into(), pid.clone());
+    change_membership(node, scope_name, Call::Join { group, pid }).await
 }
 
 /// Removes one membership of local process `pid` in `group` (OTP's
 /// `pg:leave/3`); [`PgError::NotJoined`] if it was not a member.
 pub async fn leave(node: &Node, scope_name: &str, group: &str, pid: &Pid) -> Result<(), PgError> {
     local_only(node, pid)?;
+    let (group, pid) = (group.into(), pid.clone());
+    change_membership(node, scope_name, Call::Leave { group, pid }).await
+}
+
+/// Asks this node's `scope` server to join or leave; `NotJoined` when it refuses.
+async fn change_membership(node: &Node, scope_name: &str, call: Call) -> Result<(), PgError> {
     let s = scope(node, scope_name);
-    match request(
-        node,
-        &s,
-        &Call::Leave {
-            group: group.into(),
-            pid: pid.clone(),
-        },
-    )
-    .await?
-    {
+    match request(node, &s, &call).await? {
         Reply::Ok => Ok(()),
         _ => Err(PgError::NotJoined),
     }

@@ -299,16 +299,7 @@ pub async fn register_name_with(
     pid: &Pid,
     resolve: Resolve,
 ) -> RegisterResult {
-    registrar_call(
-        node,
-        registrar::RegReq::Register {
-            name: name.to_string(),
-            pid: pid.clone(),
-            resolve,
-            force: false,
-        },
-    )
-    .await
+    register(node, name, pid, resolve, false).await
 }
 
 /// Registers `pid` under `name` whether or not the name is taken (the old
@@ -326,13 +317,27 @@ pub async fn re_register_name_with(
     pid: &Pid,
     resolve: Resolve,
 ) -> RegisterResult {
+    register(node, name, pid, resolve, true).await
+}
+
+/// A registration through this node's registrar; `force` takes the name from
+/// its holder instead of refusing.
+async fn register(
+    node: &Node,
+    name: &str,
+    pid: &Pid,
+    resolve: Resolve,
+    force: bool,
+) -> RegisterResult {
+    let name = name.to_string();
+    let pid = pid.clone();
     registrar_call(
         node,
         registrar::RegReq::Register {
-            name: name.to_string(),
-            pid: pid.clone(),
+            name,
+            pid,
             resolve,
-            force: true,
+            force,
         },
     )
     .await
