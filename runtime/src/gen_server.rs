@@ -439,9 +439,7 @@ async fn call_with<Req: Message, Rep: Message>(
         }),
         Ok(Err(_)) => Err(CallError::Exit(ExitReason::error("call slot closed"))),
         Err(_) => {
-            if target_node != *node.name() {
-                node.forget_call_monitor(&slot, &target_node);
-            }
+            node.forget_call_monitor(&slot, &target_node);
             Err(CallError::Timeout)
         }
     }
@@ -528,8 +526,11 @@ async fn multi_call_with<Req: Message, Rep: Message>(
 }
 
 impl Node {
-    /// Ends the remote monitor of a call that timed out.
+    /// Ends the server's monitor of a call that timed out.
     pub(crate) fn forget_call_monitor(&self, slot: &Pid, target: &NodeName) {
+        if target == self.name() {
+            return self.forget_local_call_monitor(slot);
+        }
         let mref = Node::slot_ref(slot);
         let r = mref.clone();
         self.inner.dist.send_if_connected(

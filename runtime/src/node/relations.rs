@@ -374,11 +374,32 @@ impl Node {
     ) {
         let mref = Node::slot_ref(slot);
         if let Some(s) = self.accept_monitor(self.resolve(target), slot, &mref, book) {
+            if book.is_none() && slot.node == self.inner.name {
+                self.inner.procs.with(slot.id, |e| {
+                    if let Some(Entry::Slot(cs)) = e {
+                        let _ = cs.server.set(s.pid.id);
+                    }
+                });
+            }
             let reply_to = ReplyTo {
                 slot: slot.clone(),
                 server: s.pid.clone(),
             };
             s.mailbox.push(Signal::Call(reply_to, payload));
+        }
+    }
+
+    /// Removes the monitor a local call that timed out left on its server (a
+    /// server that never answers would otherwise keep one per call).
+    pub(crate) fn forget_local_call_monitor(&self, slot: &Pid) {
+        let server = self.inner.procs.with(slot.id, |e| match e {
+            Some(Entry::Slot(cs)) => cs.server.get().copied(),
+            _ => None,
+        });
+        if let Some(s) = server.and_then(|id| self.local_proc_by_id(id)) {
+            if let Some(r) = s.state.lock().relations.as_mut() {
+                r.monitored_by.remove(&Node::slot_ref(slot));
+            }
         }
     }
 
@@ -531,5 +552,51 @@ impl Node {
             };
             self.deliver_exit_local(&to, remote, ExitReason::NoConnection, ExitKind::Link);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::gen_server::{self, CallError, CallResponse, Caller, Flow, GenServer};
+    use crate::Ctx;
+    use std::time::Duration;
+
+    /// Takes every call and never answers.
+    struct Silent;
+    impl GenServer for Silent {
+        type Call = ();
+        type Reply = ();
+        type Cast = ();
+        type Info = ();
+        async fn handle_call(&mut self, _: (), _: Caller<()>, _: &Ctx) -> CallResponse<()> {
+            CallResponse::NoReply
+        }
+        async fn handle_cast(&mut self, _: (), _: &Ctx) -> Flow {
+            Flow::Continue
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn local_calls_that_time_out_leave_no_monitor_on_the_server() {
+        let net = crate::sim::SimNet::new(1);
+        let node = net.start_node("a@sim").await.unwrap();
+        let server = gen_server::start(&node, Silent, Some("silent"))
+            .await
+            .unwrap();
+        let t = Duration::from_millis(10);
+        for _ in 0..3 {
+            let by_name = gen_server::call::<(), ()>(&node, "silent", &(), t).await;
+            assert_eq!(by_name, Err(CallError::Timeout));
+            let by_pid = gen_server::call::<(), ()>(&node, &server, &(), t).await;
+            assert_eq!(by_pid, Err(CallError::Timeout));
+        }
+        let s = node.local_proc(&server).expect("the server is alive");
+        let left = s
+            .state
+            .lock()
+            .relations
+            .as_ref()
+            .map_or(0, |r| r.monitored_by.len());
+        assert_eq!(left, 0, "monitors left on the server by timed-out calls");
     }
 }
