@@ -1,14 +1,13 @@
 //! The `:global` and `:pg` examples (drills 3 and 4 of the distribution chapter)
 //! run as real node processes on loopback, driven through their stdin.
 
-use netsplit::portmap::PortMapper;
-use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::{mpsc, OnceLock};
-use std::time::{Duration, Instant};
+mod os_node;
 
-const T: Duration = Duration::from_secs(10);
+use netsplit::portmap::PortMapper;
+use os_node::{node_dir, NodeProc, T};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 
 /// Builds the examples once per test binary and returns their paths. Cargo
 /// releases its lock while tests run; under `cargo test` (all targets) the
@@ -58,117 +57,15 @@ fn example(name: &str) -> PathBuf {
         .unwrap_or_else(|| panic!("example {name} was not built: {built:?}"))
 }
 
-/// One node process; killed (and reaped) when dropped, whatever the test did.
-struct NodeProc {
-    name: String,
-    child: Child,
-    stdin: ChildStdin,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-    stderr: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for NodeProc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+/// Starts `exe` (an example node) as `name`, connected to `connect` if given.
+fn start(exe: &PathBuf, name: &str, portmap: &str, connect: Option<&str>) -> NodeProc {
+    let mut cmd = Command::new(exe);
+    cmd.args(["--name", name, "--cookie", "test", "--portmap", portmap])
+        .args(["--net-ticktime", "2"]);
+    if let Some(c) = connect {
+        cmd.args(["--connect", c]);
     }
-}
-
-impl NodeProc {
-    fn start(exe: &PathBuf, name: &str, portmap: &str, connect: Option<&str>) -> NodeProc {
-        let dir = tempfile::tempdir().unwrap();
-        let stderr = dir.path().join("stderr.log");
-        let mut cmd = Command::new(exe);
-        cmd.args(["--name", name, "--cookie", "test", "--portmap", portmap])
-            .args(["--net-ticktime", "2"])
-            .env("NETSPLIT_WATCH_PID", std::process::id().to_string())
-            .env_remove("NETSPLIT_COOKIE")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&stderr).unwrap());
-        if let Some(c) = connect {
-            cmd.args(["--connect", c]);
-        }
-        let mut child = cmd.spawn().expect("spawn the example");
-        let stdin = child.stdin.take().unwrap();
-        let out = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for l in BufReader::new(out).lines().map_while(Result::ok) {
-                if tx.send(l).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut n = NodeProc {
-            name: name.into(),
-            child,
-            stdin,
-            lines,
-            seen: vec![],
-            stderr,
-            _dir: dir,
-        };
-        n.expect(|l| l.starts_with("ready "));
-        n
-    }
-
-    fn cmd(&mut self, c: &str) {
-        writeln!(self.stdin, "{c}").unwrap();
-        self.stdin.flush().unwrap();
-    }
-
-    /// Waits for an output line matching `f` (skipping others), at most `T`.
-    fn expect(&mut self, f: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + T;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(l) => {
-                    self.seen.push(l.clone());
-                    if f(&l) {
-                        return l;
-                    }
-                }
-                Err(_) => panic!(
-                    "{}: expected line not seen within {T:?}; stdout so far:\n{}\nstderr:\n{}",
-                    self.name,
-                    self.seen.join("\n"),
-                    std::fs::read_to_string(&self.stderr).unwrap_or_default()
-                ),
-            }
-        }
-    }
-
-    /// Sends a command and returns the first line starting with `prefix`.
-    fn ask(&mut self, c: &str, prefix: &str) -> String {
-        self.cmd(c);
-        self.expect(|l| l.starts_with(prefix))
-    }
-
-    /// Asks `c` until the answer is `want` (the cluster converges), at most `T`.
-    fn ask_until(&mut self, c: &str, prefix: &str, want: &str) {
-        let deadline = Instant::now() + T;
-        loop {
-            let got = self.ask(c, prefix);
-            if got == want {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{}: `{c}` still answers {got:?}, want {want:?}",
-                self.name
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    NodeProc::start(name, cmd, node_dir()).0
 }
 
 /// A port mapper of the test's own on an ephemeral port, and a runtime to serve it.
@@ -189,10 +86,10 @@ fn mapper() -> (tokio::runtime::Runtime, PortMapper, String) {
 fn three(example_name: &str, prefix: &str, pm: &str) -> Vec<NodeProc> {
     let exe = example(example_name);
     let first = format!("{prefix}1@127.0.0.1");
-    let mut v = vec![NodeProc::start(&exe, &first, pm, None)];
+    let mut v = vec![start(&exe, &first, pm, None)];
     for i in 2..=3 {
         let name = format!("{prefix}{i}@127.0.0.1");
-        v.push(NodeProc::start(&exe, &name, pm, Some(&first)));
+        v.push(start(&exe, &name, pm, Some(&first)));
     }
     let all: Vec<String> = (1..=3).map(|i| format!("{prefix}{i}@127.0.0.1")).collect();
     for (i, n) in v.iter_mut().enumerate() {
@@ -225,7 +122,7 @@ fn drill_3_a_globally_registered_counter_used_from_three_nodes() {
         format!("where shell {owner}")
     );
     n[1].ask("send shell hello", "sent");
-    n[0].expect(|l| l == "got hello from gc2@127.0.0.1");
+    n[0].expect(T, |l| l == "got hello from gc2@127.0.0.1");
     assert!(n[1].ask("send nobody hi", "error").contains("no process"));
 
     // Lookup-or-start from all three nodes at once: exactly one starts it.
@@ -234,7 +131,11 @@ fn drill_3_a_globally_registered_counter_used_from_three_nodes() {
     }
     let answers: Vec<String> = n
         .iter_mut()
-        .map(|p| p.expect(|l| l.starts_with("started") || l.starts_with("already_started")))
+        .map(|p| {
+            p.expect(T, |l| {
+                l.starts_with("started") || l.starts_with("already_started")
+            })
+        })
         .collect();
     let started: Vec<&String> = answers
         .iter()
@@ -302,7 +203,9 @@ fn drill_4_pub_sub_over_pg_across_three_nodes() {
         "published news 2"
     );
     for p in &mut n[..2] {
-        p.expect(|l| l == "got news Breaking: Rust is awesome from ps3@127.0.0.1");
+        p.expect(T, |l| {
+            l == "got news Breaking: Rust is awesome from ps3@127.0.0.1"
+        });
     }
 
     // Watch the group from node 1, unsubscribe node 2: a leave event, one member left.
@@ -313,21 +216,21 @@ fn drill_4_pub_sub_over_pg_across_three_nodes() {
         2
     );
     assert_eq!(n[1].ask("unsub news", "unsubscribed"), "unsubscribed news");
-    n[0].expect(|l| l == format!("event leave news {s2}"));
+    n[0].expect(T, |l| l == format!("event leave news {s2}"));
     n[2].ask_until("members news", "members", &format!("members news 1 [{s1}]"));
     assert_eq!(
         n[2].ask("pub news only one", "published"),
         "published news 1"
     );
-    n[0].expect(|l| l == "got news only one from ps3@127.0.0.1");
+    n[0].expect(T, |l| l == "got news only one from ps3@127.0.0.1");
 
     // Subscribe again on node 2, then kill node 2: join, then leave when it dies.
     let s2b = n[1]
         .ask("sub news", "subscribed")
         .replace("subscribed news ", "");
-    n[0].expect(|l| l == format!("event join news {s2b}"));
+    n[0].expect(T, |l| l == format!("event join news {s2b}"));
     n[1].kill();
-    n[0].expect(|l| l == format!("event leave news {s2b}"));
+    n[0].expect(T, |l| l == format!("event leave news {s2b}"));
     n[2].ask_until("members news", "members", &format!("members news 1 [{s1}]"));
     assert_eq!(n[2].ask("groups", "groups"), "groups [news]");
 }

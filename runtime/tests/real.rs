@@ -1,109 +1,52 @@
 //! Real OS processes on loopback: what students and the grader will see.
 
+mod os_node;
+
 use netsplit::portmap::PortMapper;
-use std::io::{BufRead, BufReader, Write};
+use os_node::{node_dir, NodeProc};
+use std::io::Write;
 use std::net::SocketAddr;
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_netsplit-node");
 
-/// One node process; killed (and reaped) when dropped, whatever the test did.
-struct NodeProc {
-    name: String,
-    child: Child,
-    stdin: ChildStdin,
-    lines: mpsc::Receiver<String>,
+/// A `netsplit-node` process (see [`NodeProc`]) and the port it listens on.
+struct Node {
+    proc: NodeProc,
     port: u16,
-    stderr: std::path::PathBuf,
-    _dir: tempfile::TempDir,
 }
 
-impl Drop for NodeProc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+impl std::ops::Deref for Node {
+    type Target = NodeProc;
+    fn deref(&self) -> &NodeProc {
+        &self.proc
     }
 }
 
-fn start(name: &str, extra: &[&str]) -> NodeProc {
-    let dir = tempfile::tempdir().unwrap();
-    let stderr = dir.path().join("stderr.log");
-    let mut cmd = Command::new(BIN);
-    cmd.args(["--name", name, "--net-ticktime", "2"])
-        .args(extra)
-        .env("NETSPLIT_WATCH_PID", std::process::id().to_string())
-        .env("NETSPLIT_COOKIE_FILE", dir.path().join("cookie"))
-        .env_remove("NETSPLIT_COOKIE")
-        .env_remove("NETSPLIT_PORTMAP")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&stderr).unwrap());
-    let mut child = cmd.spawn().expect("spawn netsplit-node");
-    let stdin = child.stdin.take().unwrap();
-    let out = child.stdout.take().unwrap();
-    let (tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for l in BufReader::new(out).lines().map_while(Result::ok) {
-            if tx.send(l).is_err() {
-                break;
-            }
-        }
-    });
-    let mut n = NodeProc {
-        name: name.into(),
-        child,
-        stdin,
-        lines,
-        port: 0,
-        stderr,
-        _dir: dir,
-    };
-    let ready = n.expect(Duration::from_secs(10), |l| l.starts_with("ready "));
-    n.port = ready.rsplit(' ').next().unwrap().parse().unwrap();
-    n
+impl std::ops::DerefMut for Node {
+    fn deref_mut(&mut self) -> &mut NodeProc {
+        &mut self.proc
+    }
 }
 
-impl NodeProc {
-    fn cmd(&mut self, c: &str) {
-        writeln!(self.stdin, "{c}").unwrap();
-        self.stdin.flush().unwrap();
-    }
-
-    /// Waits for an output line matching `f`, skipping others.
-    fn expect(&mut self, within: Duration, f: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + within;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(l) if f(&l) => return l,
-                Ok(_) => {}
-                Err(_) => panic!(
-                    "{}: expected line not seen within {within:?}; stderr:\n{}",
-                    self.name,
-                    std::fs::read_to_string(&self.stderr).unwrap_or_default()
-                ),
-            }
-        }
-    }
-
-    fn ask(&mut self, c: &str, prefix: &str) -> String {
-        self.cmd(c);
-        self.expect(Duration::from_secs(10), |l| l.starts_with(prefix))
-    }
-
+impl Node {
     fn nodes(&mut self) -> String {
         self.ask("nodes", "nodes ")
     }
+}
 
-    fn signal(&self, sig: i32) {
-        unsafe { libc::kill(self.child.id() as i32, sig) };
-    }
-
-    fn stderr_text(&self) -> String {
-        std::fs::read_to_string(&self.stderr).unwrap_or_default()
-    }
+/// Starts `netsplit-node` as `name` with a 2 s net_ticktime, a cookie file of
+/// its own, and `extra` flags.
+fn start(name: &str, extra: &[&str]) -> Node {
+    let dir = node_dir();
+    let mut cmd = Command::new(BIN);
+    cmd.args(["--name", name, "--net-ticktime", "2"])
+        .args(extra)
+        .env("NETSPLIT_COOKIE_FILE", dir.path().join("cookie"));
+    let (proc, ready) = NodeProc::start(name, cmd, dir);
+    let port = ready.rsplit(' ').next().unwrap().parse().unwrap();
+    Node { proc, port }
 }
 
 /// A port mapper of the test's own, on an ephemeral port.
@@ -123,7 +66,7 @@ fn rt() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-fn cluster(names: &[&str], extra: &[&str]) -> (tokio::runtime::Runtime, PortMapper, Vec<NodeProc>) {
+fn cluster(names: &[&str], extra: &[&str]) -> (tokio::runtime::Runtime, PortMapper, Vec<Node>) {
     let rt = rt();
     let (pm, addr) = mapper(&rt);
     let mut args = vec!["--portmap", addr.as_str(), "--cookie", "test"];

@@ -1,0 +1,150 @@
+//! A node run as a child OS process: commands go to its stdin, its stdout is
+//! read line by line, its stderr (the log) goes to a file shown when a test
+//! fails. Shared by the test binaries that start real processes; each uses
+//! part of it.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// How long a node may take to answer by default: generous, for debug builds
+/// of several nodes sharing two cores with the other tests of the run.
+pub const T: Duration = Duration::from_secs(20);
+
+/// One node process; killed (and reaped) when dropped, whatever the test did.
+pub struct NodeProc {
+    pub name: String,
+    child: Child,
+    stdin: ChildStdin,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+    stderr: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for NodeProc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A directory of the node's own, for its log and any file it needs.
+pub fn node_dir() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+impl NodeProc {
+    /// Starts `cmd` (program and arguments already set) as node `name`, with
+    /// its log in `dir`, exiting if this test process dies; returns it with
+    /// its `ready …` line once it prints one.
+    pub fn start(name: &str, mut cmd: Command, dir: tempfile::TempDir) -> (NodeProc, String) {
+        let stderr = dir.path().join("stderr.log");
+        cmd.env("NETSPLIT_WATCH_PID", std::process::id().to_string())
+            .env_remove("NETSPLIT_COOKIE")
+            .env_remove("NETSPLIT_PORTMAP")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr).unwrap());
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        let stdin = child.stdin.take().unwrap();
+        let out = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for l in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(l).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut n = NodeProc {
+            name: name.into(),
+            child,
+            stdin,
+            lines,
+            seen: vec![],
+            stderr,
+            dir,
+        };
+        let ready = n.expect(T, |l| l.starts_with("ready "));
+        (n, ready)
+    }
+
+    /// Sends one command line.
+    pub fn cmd(&mut self, c: &str) {
+        writeln!(self.stdin, "{c}").unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    /// Waits for an output line matching `f`, skipping others; on timeout,
+    /// fails showing everything the node printed and logged.
+    pub fn expect(&mut self, within: Duration, f: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) => {
+                    self.seen.push(l.clone());
+                    if f(&l) {
+                        return l;
+                    }
+                }
+                Err(_) => panic!(
+                    "{}: expected line not seen within {within:?}; stdout so far:\n{}\nstderr:\n{}",
+                    self.name,
+                    self.seen.join("\n"),
+                    self.stderr_text()
+                ),
+            }
+        }
+    }
+
+    /// Sends a command and returns the first line starting with `prefix`.
+    pub fn ask(&mut self, c: &str, prefix: &str) -> String {
+        self.cmd(c);
+        self.expect(T, |l| l.starts_with(prefix))
+    }
+
+    /// Asks `c` until the answer is `want` (the cluster converges), at most `T`.
+    pub fn ask_until(&mut self, c: &str, prefix: &str, want: &str) {
+        let deadline = Instant::now() + T;
+        loop {
+            let got = self.ask(c, prefix);
+            if got == want {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{}: `{c}` still answers {got:?}, want {want:?}",
+                self.name
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Sends a Unix signal to the process.
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on a pid this test spawned and has not reaped yet.
+        unsafe { libc::kill(self.child.id() as i32, sig) };
+    }
+
+    /// Kills the process and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// The node's directory (its log and any file it was given).
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// Everything the node logged so far.
+    pub fn stderr_text(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+}
