@@ -158,7 +158,12 @@ impl TcpReader {
                 self.buf.reserve(8 * 1024);
             }
             let n = match self.spin_read() {
-                Some(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                Some(Err(e))
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                    ) =>
+                {
                     // Let the worker run other tasks (and poll for I/O), then look again.
                     tokio::task::yield_now().await;
                     continue;
