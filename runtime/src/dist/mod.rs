@@ -11,11 +11,6 @@ mod protocol;
 
 pub(crate) use protocol::DistMsg;
 
-/// Room left in a frame for what surrounds a message's payload (pids, names,
-/// the message's type name): a payload larger than `max_frame` minus this is
-/// not sent.
-const FRAME_HEADROOM: usize = 4096;
-
 use crate::exit::{ExitReason, NodeDownReason};
 use crate::node::{Node, NodeInner, StartError};
 use crate::pid::{NodeName, Pid, Ref};
@@ -30,6 +25,11 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
+
+/// Room left in a frame for what surrounds a message's payload (pids, names,
+/// the message's type name): a payload larger than `max_frame` minus this is
+/// not sent.
+const FRAME_HEADROOM: usize = 4096;
 
 /// What a connection carries besides bytes: the remote relations that must fire
 /// when it goes away.
