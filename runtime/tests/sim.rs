@@ -580,25 +580,30 @@ async fn a_message_over_the_frame_limit_is_not_sent_and_the_connection_stays_up(
         s => panic!("unexpected {s:?}"),
     }
     let echo = Dest::Remote("echo".into(), b.name().clone());
-    let t0 = tokio::time::Instant::now();
-    let big = Req::Echo("y".repeat(100_000));
-    match gen_server::call::<Req, String>(&a, echo.clone(), &big, 10 * S).await {
-        Err(CallError::Exit(ExitReason::Error(e))) => {
-            assert!(e.contains("request") && e.contains("frame limit"), "{e}")
+    // Calls `req` and checks it fails with an error naming `what` (the
+    // request or the reply) and the frame limit.
+    let refused = |req: Req, what: &'static str| {
+        let (a, echo) = (a.clone(), echo.clone());
+        async move {
+            match gen_server::call::<Req, String>(&a, echo, &req, 10 * S).await {
+                Err(CallError::Exit(ExitReason::Error(e))) => {
+                    assert!(e.contains(what) && e.contains("frame limit"), "{e}")
+                }
+                r => panic!(
+                    "expected the {what} to be refused, got {:?}",
+                    r.map(|s| s.len())
+                ),
+            }
         }
-        r => panic!("expected the request to be refused, got {r:?}"),
-    }
+    };
+    let t0 = tokio::time::Instant::now();
+    refused(Req::Echo("y".repeat(100_000)), "request").await;
     assert!(
         t0.elapsed() < S,
         "the refused call waited {:?}",
         t0.elapsed()
     );
-    match gen_server::call::<Req, String>(&a, echo.clone(), &Req::Big(100_000), 10 * S).await {
-        Err(CallError::Exit(ExitReason::Error(e))) => {
-            assert!(e.contains("reply") && e.contains("frame limit"), "{e}")
-        }
-        r => panic!("expected the reply to be refused, got {r:?}"),
-    }
+    refused(Req::Big(100_000), "reply").await;
     assert!(
         t0.elapsed() < S,
         "the refused reply took {:?}",

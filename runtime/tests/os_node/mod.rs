@@ -22,7 +22,8 @@ pub struct NodeProc {
     lines: mpsc::Receiver<String>,
     seen: Vec<String>,
     stderr: PathBuf,
-    dir: tempfile::TempDir,
+    /// Kept so the directory lives as long as the node.
+    _dir: tempfile::TempDir,
 }
 
 impl Drop for NodeProc {
@@ -68,7 +69,7 @@ impl NodeProc {
             lines,
             seen: vec![],
             stderr,
-            dir,
+            _dir: dir,
         };
         let ready = n.expect(T, |l| l.starts_with("ready "));
         (n, ready)
@@ -136,11 +137,6 @@ impl NodeProc {
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-
-    /// The node's directory (its log and any file it was given).
-    pub fn dir(&self) -> &std::path::Path {
-        self.dir.path()
     }
 
     /// Everything the node logged so far.
