@@ -423,7 +423,7 @@ async fn call_with<Req: Message, Rep: Message>(
 ) -> Result<Rep, CallError> {
     let target_node = dest.node().cloned().unwrap_or_else(|| node.name().clone());
     let (slot, rx, _guard) = node.new_slot();
-    node.start_call(&slot, dest, Payload::encode(request), connect);
+    let local_server = node.start_call(&slot, dest, Payload::encode(request), connect);
     match tokio::time::timeout(timeout, rx).await {
         Ok(Ok(SlotEvent::Reply(ReplyBody::Ok(p)))) => p.decode::<Rep>().map_err(CallError::Decode),
         Ok(Ok(SlotEvent::Reply(ReplyBody::BadRequest(e)))) => Err(CallError::Decode(e)),
@@ -439,7 +439,11 @@ async fn call_with<Req: Message, Rep: Message>(
         }),
         Ok(Err(_)) => Err(CallError::Exit(ExitReason::error("call slot closed"))),
         Err(_) => {
-            node.forget_call_monitor(&slot, &target_node);
+            if target_node == *node.name() {
+                node.forget_local_call_monitor(&slot, local_server);
+            } else {
+                node.forget_call_monitor(&slot, &target_node);
+            }
             Err(CallError::Timeout)
         }
     }
@@ -526,11 +530,8 @@ async fn multi_call_with<Req: Message, Rep: Message>(
 }
 
 impl Node {
-    /// Ends the server's monitor of a call that timed out.
+    /// Ends the remote monitor of a call that timed out.
     pub(crate) fn forget_call_monitor(&self, slot: &Pid, target: &NodeName) {
-        if target == self.name() {
-            return self.forget_local_call_monitor(slot);
-        }
         let mref = Node::slot_ref(slot);
         let r = mref.clone();
         self.inner.dist.send_if_connected(

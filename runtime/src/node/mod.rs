@@ -68,9 +68,6 @@ pub(crate) enum SlotEvent {
 
 pub(crate) struct CallSlot {
     tx: Mutex<Option<oneshot::Sender<SlotEvent>>>,
-    /// The local server that accepted the call (its id), so a call that times
-    /// out can take back the monitor it left there.
-    server: std::sync::OnceLock<u64>,
 }
 
 /// Why a node could not start.
@@ -520,7 +517,6 @@ impl Node {
             id,
             Entry::Slot(Arc::new(CallSlot {
                 tx: Mutex::new(Some(tx)),
-                server: std::sync::OnceLock::new(),
             })),
         );
         let guard = SlotGuard {

@@ -279,8 +279,15 @@ impl Node {
     /// Sends a call from reply slot `slot` to `dest`, monitoring the server for the
     /// duration of the call (so its death or its node's loss ends the call at once).
     /// With `connect` false a remote call never opens a connection: to a node
-    /// not connected it ends at once with `Down(NoConnection)`.
-    pub(crate) fn start_call(&self, slot: &Pid, dest: Dest, payload: Payload, connect: bool) {
+    /// not connected it ends at once with `Down(NoConnection)`. Returns the id
+    /// of the local server that took the call, if it was local.
+    pub(crate) fn start_call(
+        &self,
+        slot: &Pid,
+        dest: Dest,
+        payload: Payload,
+        connect: bool,
+    ) -> Option<u64> {
         let mref = Node::slot_ref(slot);
         let (node, msg) = match dest {
             Dest::Pid(p) if p.node == self.inner.name => {
@@ -324,6 +331,7 @@ impl Node {
         self.inner
             .dist
             .send_inner(self, &node, msg, book_fn, connect);
+        None
     }
 
     /// The live local process a monitor or call target names, if any.
@@ -371,31 +379,21 @@ impl Node {
         slot: &Pid,
         payload: Payload,
         book: Option<&Mutex<ConnBook>>,
-    ) {
+    ) -> Option<u64> {
         let mref = Node::slot_ref(slot);
-        if let Some(s) = self.accept_monitor(self.resolve(target), slot, &mref, book) {
-            if book.is_none() && slot.node == self.inner.name {
-                self.inner.procs.with(slot.id, |e| {
-                    if let Some(Entry::Slot(cs)) = e {
-                        let _ = cs.server.set(s.pid.id);
-                    }
-                });
-            }
-            let reply_to = ReplyTo {
-                slot: slot.clone(),
-                server: s.pid.clone(),
-            };
-            s.mailbox.push(Signal::Call(reply_to, payload));
-        }
+        let s = self.accept_monitor(self.resolve(target), slot, &mref, book)?;
+        let reply_to = ReplyTo {
+            slot: slot.clone(),
+            server: s.pid.clone(),
+        };
+        s.mailbox.push(Signal::Call(reply_to, payload));
+        Some(s.pid.id)
     }
 
-    /// Removes the monitor a local call that timed out left on its server (a
-    /// server that never answers would otherwise keep one per call).
-    pub(crate) fn forget_local_call_monitor(&self, slot: &Pid) {
-        let server = self.inner.procs.with(slot.id, |e| match e {
-            Some(Entry::Slot(cs)) => cs.server.get().copied(),
-            _ => None,
-        });
+    /// Removes the monitor a local call that timed out left on its server
+    /// (`server`, as `start_call` returned it): a server that never answers
+    /// would otherwise keep one per call.
+    pub(crate) fn forget_local_call_monitor(&self, slot: &Pid, server: Option<u64>) {
         if let Some(s) = server.and_then(|id| self.local_proc_by_id(id)) {
             if let Some(r) = s.state.lock().relations.as_mut() {
                 r.monitored_by.remove(&Node::slot_ref(slot));
@@ -454,14 +452,16 @@ impl Node {
                 to,
                 reply_to,
                 payload,
-            } => self.accept_call(&Target::Pid(to), &reply_to, payload, Some(book)),
+            } => {
+                self.accept_call(&Target::Pid(to), &reply_to, payload, Some(book));
+            }
             DistMsg::RegCall {
                 to,
                 reply_to,
                 payload,
             } => {
                 let here = self.inner.name.clone();
-                self.accept_call(&Target::Name(to, here), &reply_to, payload, Some(book))
+                self.accept_call(&Target::Name(to, here), &reply_to, payload, Some(book));
             }
             DistMsg::Reply { to, body } => {
                 book.lock().out_monitors.remove(&Node::slot_ref(&to));
