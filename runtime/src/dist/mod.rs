@@ -31,6 +31,11 @@ use tracing::Instrument;
 /// not sent.
 const FRAME_HEADROOM: usize = 4096;
 
+/// The largest payload a message may carry on `node`'s connections.
+fn payload_limit(node: &Node) -> usize {
+    node.inner.config.max_frame.saturating_sub(FRAME_HEADROOM)
+}
+
 /// What a connection carries besides bytes: the remote relations that must fire
 /// when it goes away.
 #[derive(Default)]
@@ -217,17 +222,16 @@ impl Dist {
     /// every other message, monitor and link on it down too. It is dropped,
     /// as an undeliverable message is, with an error in the log; a call ends
     /// at once with an error, and a reply becomes an error for the caller.
-    #[allow(clippy::too_many_arguments)]
     fn refuse_oversized(
         &self,
         node: &Node,
         peer: &NodeName,
         msg: DistMsg,
-        len: usize,
-        limit: usize,
         book_fn: impl FnOnce(&mut ConnBook),
         connect: bool,
     ) {
+        let len = msg.payload_len().unwrap_or_default();
+        let limit = payload_limit(node);
         tracing::error!(
             parent: &node.inner.span,
             "not sending a {} of {len} bytes to {peer}: over the {limit}-byte frame limit \
@@ -258,11 +262,11 @@ impl Dist {
         book_fn: impl FnOnce(&mut ConnBook),
         connect: bool,
     ) {
-        if let Some(len) = msg.payload_len() {
-            let limit = node.inner.config.max_frame.saturating_sub(FRAME_HEADROOM);
-            if len > limit {
-                return self.refuse_oversized(node, peer, msg, len, limit, book_fn, connect);
-            }
+        if msg
+            .payload_len()
+            .is_some_and(|len| len > payload_limit(node))
+        {
+            return self.refuse_oversized(node, peer, msg, book_fn, connect);
         }
         // A sender about to wait for the answer writes its frame itself when
         // the connection is idle, rather than waking the writer task.
