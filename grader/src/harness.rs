@@ -172,7 +172,11 @@ impl Harness {
         let label = label.into();
         self.say(&label);
         let at_us = self.since_start_us();
-        self.marks.push(Mark { at_us, label });
+        self.marks.push(Mark {
+            at_us,
+            label,
+            lane: None,
+        });
     }
 
     // ------------------------------------------------------------------ checks
@@ -502,6 +506,7 @@ impl Harness {
         self.marks.push(Mark {
             at_us,
             label: format!("crash {name} on {short}"),
+            lane: None,
         });
         self.bands.push(FaultBand {
             kind: FaultKind::Crash,

@@ -57,6 +57,7 @@ pub(crate) fn sample_report() -> RunReport {
     }];
     s1.timeline = Timeline {
         nodes: nodes[..2].to_vec(),
+        services: vec![],
         messages: vec![
             msg(
                 1_000,
@@ -79,6 +80,7 @@ pub(crate) fn sample_report() -> RunReport {
         marks: vec![Mark {
             at_us: 800_000,
             label: "check passed".into(),
+            lane: None,
         }],
     };
 
@@ -105,6 +107,7 @@ pub(crate) fn sample_report() -> RunReport {
     s2.lesson = "lessons/02-monitors.md#nodedown".into();
     s2.timeline = Timeline {
         nodes: nodes.clone(),
+        services: vec![],
         messages: vec![
             msg(
                 10_000,
@@ -150,6 +153,7 @@ pub(crate) fn sample_report() -> RunReport {
         marks: vec![Mark {
             at_us: 500_000,
             label: "deadline".into(),
+            lane: None,
         }],
     };
 

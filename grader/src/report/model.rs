@@ -139,6 +139,10 @@ pub struct CheckReport {
 pub struct Timeline {
     /// Node names, in display order (the lanes).
     pub nodes: Vec<String>,
+    /// Which of `nodes` are services the grader runs (a Redis store), not
+    /// node processes: their lanes are drawn apart.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<String>,
     /// Messages between nodes, from the nodes' traces.
     pub messages: Vec<TimelineMessage>,
     /// Faults, each over a span of time.
@@ -210,4 +214,8 @@ pub struct Mark {
     pub at_us: u64,
     /// What happened.
     pub label: String,
+    /// The lane (a node's or a service's short name) it belongs on; `None`
+    /// for a mark of the whole stage (drawn across every lane).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lane: Option<String>,
 }

@@ -56,6 +56,7 @@ impl StageTraces {
                 self.dropped,
                 self.messages.len()
             ),
+            lane: None,
         })
     }
 }
