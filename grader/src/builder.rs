@@ -1,6 +1,6 @@
 //! Building the crate under test with cargo, and finding its binary.
 
-use crate::output::Output;
+use crate::run::output::Output;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -5,10 +5,10 @@
 
 use crate::builder;
 use crate::mutants::{self, Mutant};
-use crate::output::Output;
 use crate::part::{self, Part, Target};
 use crate::report::model::{RunReport, StageStatus};
-use crate::runner::{self, RunOptions};
+use crate::run::output::Output;
+use crate::run::runner::{self, RunOptions};
 
 /// Runs the checks; returns the process exit code (0 when the kit is sound).
 pub async fn run(
@@ -41,7 +41,7 @@ pub async fn run(
             let out = out.clone();
             async move {
                 let opts = RunOptions {
-                    run_dir: crate::runs::new_run_dir(part.id, &target),
+                    run_dir: crate::run::runs::new_run_dir(part.id, &target),
                     target,
                     stages,
                     seed,
@@ -49,7 +49,7 @@ pub async fn run(
                     keep: false,
                 };
                 let report = runner::run(part, &binary, &opts, &out).await;
-                let _ = crate::artefacts::write_all(&report, &opts.run_dir, None);
+                let _ = crate::run::artefacts::write_all(&report, &opts.run_dir, None);
                 report
             }
         };

@@ -3,30 +3,29 @@
 //! The grader runs real node processes of the runtime and sits in the network
 //! between them, so it can inject faults and watch what the nodes do:
 //!
-//! * [`portmap`]: the port mapper nodes use to find each other; the grader
-//!   serves it, so it decides which port every lookup answers.
-//! * [`fabric`]: TCP proxies for every directed pair of nodes, with per
-//!   direction fault policies (cut, blackhole, latency), frame counting and
-//!   an event log.
-//! * [`launcher`]: starting node processes, waiting for readiness, and
-//!   killing, stopping, pausing, resuming and restarting them, with no
+//! * [`net`]: the port mapper and the fabric, the TCP proxies on every
+//!   directed link (node to node, node to service) with per-direction fault
+//!   policies (cut, blackhole, latency), traffic counters and an event log.
+//! * [`launch`]: starting node and service processes, waiting for readiness,
+//!   and killing, stopping, pausing, resuming and restarting them, with no
 //!   orphans left behind.
+//! * [`services`]: the real services a part needs (Redis), behind the fabric.
+//! * [`probes`]: the grader as a user: HTTP requests and JSON-lines clients.
+//! * [`harness`]: one stage's cluster, faults and checks.
+//! * [`run`]: one graded run, from the stages to the artefacts.
 
 #![warn(missing_docs)]
 
-pub mod artefacts;
 pub mod builder;
 pub mod devcheck;
-pub mod fabric;
 pub mod harness;
-pub mod launcher;
+pub mod launch;
 pub mod mutants;
-pub mod output;
+pub mod net;
 pub mod part;
 pub mod parts;
-pub mod portmap;
+pub mod probes;
 pub mod report;
-pub mod runner;
-pub mod runs;
-pub mod state;
+pub mod run;
+pub mod services;
 pub mod watch;

@@ -2,11 +2,12 @@
 //! node processes behind a network it controls.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use grader::output::Output;
 use grader::part::{self, Part, Target};
 use grader::report::model::RunReport;
-use grader::runner::{self, RunOptions};
-use grader::{artefacts, builder, devcheck, state, watch};
+use grader::run::output::Output;
+use grader::run::runner::{self, RunOptions};
+use grader::run::{artefacts, state};
+use grader::{builder, devcheck, watch};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -130,7 +131,7 @@ fn main() -> ExitCode {
         }
     };
     let code = rt.block_on(async {
-        if let Err(e) = grader::launcher::install_signal_handler() {
+        if let Err(e) = grader::launch::install_signal_handler() {
             eprintln!("grader: cannot install the Ctrl-C handler: {e}");
             return 3;
         }
@@ -270,7 +271,7 @@ async fn grade_command(args: GradeArgs) -> i32 {
             if args.repeat > 1 {
                 out.plain(format!("\nrun {} of {}", i + 1, args.repeat));
             }
-            let run_dir = grader::runs::new_run_dir(part.id, &target);
+            let run_dir = grader::run::runs::new_run_dir(part.id, &target);
             let opts = RunOptions {
                 target: target.clone(),
                 stages: args.common.stage,
@@ -287,7 +288,7 @@ async fn grade_command(args: GradeArgs) -> i32 {
                     run_dir.display()
                 ),
             }
-            out.summary(&report, &grader::runs::display(&run_dir));
+            out.summary(&report, &grader::run::runs::display(&run_dir));
             state::State::record(
                 part.id,
                 &target.to_string(),
@@ -299,7 +300,7 @@ async fn grade_command(args: GradeArgs) -> i32 {
                     at: report.started_at.clone(),
                 },
             );
-            grader::runs::prune(part.id, 20);
+            grader::run::runs::prune(part.id, 20);
             runs.push(report);
         }
         if args.repeat > 1 {

@@ -17,8 +17,8 @@
 //! mutants, so only the mutated crate itself is recompiled.
 
 use crate::builder::{self, BuildError};
-use crate::output::Output;
 use crate::part::Part;
+use crate::run::output::Output;
 use std::path::{Path, PathBuf};
 use toml_edit::{DocumentMut, Item, Table};
 

@@ -1,8 +1,9 @@
 //! `grader watch <part>`: regrade whenever the part's sources change.
 
+use crate::builder;
 use crate::part::{Part, Target};
-use crate::runner::{self, RunOptions};
-use crate::{artefacts, builder, output::Output, runs};
+use crate::run::runner::{self, RunOptions};
+use crate::run::{artefacts, output::Output, runs};
 use notify::{RecursiveMode, Watcher};
 use std::path::Path;
 use std::time::Duration;

@@ -3,8 +3,8 @@
 use std::io::ErrorKind;
 use std::time::{Duration, Instant};
 
-use grader::fabric::{EventKind, Fabric, PartitionMode, Policy};
-use grader::portmap::PortMapper;
+use grader::net::fabric::{EventKind, Fabric, PartitionMode, Policy};
+use grader::net::port_mapper::PortMapper;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;

@@ -3,10 +3,10 @@
 //! verified, and what it records is what the report shows.
 
 use contracts::ping_pong::{ProducerCall, ProducerReply, CONSUMER, PRODUCER};
-use grader::fabric::PartitionMode;
 use grader::harness::{Harness, StageSetup};
-use grader::output::Output;
+use grader::net::fabric::PartitionMode;
 use grader::report::model::FaultKind;
+use grader::run::output::Output;
 use std::time::{Duration, Instant};
 
 async fn harness(dir: &std::path::Path) -> Harness {

@@ -4,7 +4,7 @@ use std::fs;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use grader::launcher::{
+use grader::launch::{
     group_alive, pid_alive, registered_groups, Cluster, LaunchError, NodeProcess, NodeSpec,
     NodeState,
 };

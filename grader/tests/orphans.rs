@@ -92,3 +92,69 @@ fn sigkill_of_the_grader_leaves_no_node_behind() {
     grader.wait().unwrap();
     assert_no_orphans(&marker);
 }
+
+/// Starts a process that holds a Redis through the grader's service code;
+/// returns it and the redis-server's pid.
+fn store_holder(dir: &std::path::Path) -> (Child, i32) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fixture-store-holder"))
+        .arg(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the store holder starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let pid: i32 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no redis pid in {line:?}"));
+    assert!(alive(pid), "redis-server {pid} runs");
+    (child, pid)
+}
+
+fn alive(pid: i32) -> bool {
+    // A zombie has exited: only a process with a state other than Z counts.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit(')')
+                .next()
+                .map(|r| !r.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false)
+}
+
+fn assert_gone(pid: i32, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alive(pid) {
+        assert!(
+            Instant::now() < deadline,
+            "redis-server {pid} outlived {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn no_redis_server_outlives_a_sigkilled_grader_even_unreaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut holder, redis) = store_holder(dir.path());
+    kill(Pid::from_raw(holder.id() as i32), Signal::SIGKILL).unwrap();
+    // The holder is a zombie now (not waited for): the guard must not need
+    // its parent to reap it.
+    assert_gone(redis, "a SIGKILLed grader that nobody reaped");
+    holder.wait().unwrap();
+}
+
+#[test]
+fn no_redis_server_outlives_an_interrupted_grader() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut holder, redis) = store_holder(dir.path());
+    kill(Pid::from_raw(holder.id() as i32), Signal::SIGINT).unwrap();
+    let status = holder.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{status:?}");
+    assert_gone(redis, "an interrupted grader");
+}

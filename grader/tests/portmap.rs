@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use grader::portmap::{PortMapper, PortmapError, MAX_LINE};
+use grader::net::port_mapper::{PortMapper, PortmapError, MAX_LINE};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 

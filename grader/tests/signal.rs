@@ -6,7 +6,7 @@ use std::fs;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use grader::launcher::{install_signal_handler, pid_alive, NodeProcess, NodeSpec};
+use grader::launch::{install_signal_handler, pid_alive, NodeProcess, NodeSpec};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 

@@ -30,17 +30,26 @@ pub fn watch_pid(pid: i32) {
         .expect("spawn watcher thread");
 }
 
-pub(crate) fn signal_ready(node: &crate::Node) {
+/// Writes the ready file named by `NETSPLIT_READY_FILE`, if any.
+///
+/// Its format, which the grader reads: a first line `<node name> <dist
+/// port>`, then one line `<key> <address>` per endpoint the application
+/// serves (`http 127.0.0.1:40123`), so a launcher learns ports chosen by the
+/// kernel without parsing logs.
+pub(crate) fn signal_ready(node: &crate::Node, endpoints: &[(&str, std::net::SocketAddr)]) {
     let Some(path) = std::env::var_os("NETSPLIT_READY_FILE") else {
         return;
     };
     let path = std::path::PathBuf::from(path);
     let tmp = path.with_extension("tmp");
-    let body = format!(
+    let mut body = format!(
         "{} {}\n",
         node.name(),
         node.listen_addr().map(|a| a.port()).unwrap_or(0)
     );
+    for (key, addr) in endpoints {
+        body.push_str(&format!("{key} {addr}\n"));
+    }
     // Write then rename: a reader never sees a half-written file.
     if std::fs::write(&tmp, body)
         .and_then(|_| std::fs::rename(&tmp, &path))

@@ -645,7 +645,15 @@ impl Node {
     /// signal that this node's application has started. Call it once your
     /// supervision tree is up.
     pub fn signal_ready(&self) {
-        crate::lifecycle::signal_ready(self);
+        crate::lifecycle::signal_ready(self, &[]);
+    }
+
+    /// Like [`Node::signal_ready`], also announcing the addresses the
+    /// application serves, by name (`("http", addr)`, `("client", addr)`):
+    /// the grader reaches a node's HTTP or client port through these, so a
+    /// node can bind port 0 and still be found.
+    pub fn signal_ready_with(&self, endpoints: &[(&str, std::net::SocketAddr)]) {
+        crate::lifecycle::signal_ready(self, endpoints);
     }
 }
 

@@ -28,7 +28,7 @@ pub struct State {
 }
 
 fn path() -> PathBuf {
-    crate::runs::runs_root().join("state.json")
+    crate::run::runs::runs_root().join("state.json")
 }
 
 impl State {

@@ -2,9 +2,9 @@
 //! reports.
 
 use crate::harness::{Harness, StageError, StageSetup};
-use crate::output::Output;
 use crate::part::{Part, Target};
 use crate::report::model::{RunReport, StageReport, StageStatus, Timeline, SCHEMA_VERSION};
+use crate::run::output::Output;
 use futures::FutureExt;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
@@ -100,9 +100,12 @@ pub async fn run(part: &Part, binary: &Path, opts: &RunOptions, out: &Output) ->
         if let Some(rec) = record {
             traffic = rec.traffic;
             timeline.nodes = rec.lanes;
+            timeline.services = rec.services;
             timeline.bands = rec.bands;
             timeline.marks = rec.marks;
-            crate::artefacts::add_messages(&mut timeline, &rec.traces, rec.started_sys);
+            crate::run::artefacts::add_messages(&mut timeline, &rec.traces, rec.started_sys);
+            timeline.messages.extend(rec.extra_messages);
+            timeline.messages.sort_by_key(|m| m.sent_us);
             checks = rec.checks;
             if !opts.keep {
                 for (_, t) in &rec.traces {

@@ -4,7 +4,7 @@
 //! # Why a proxy per directed link
 //!
 //! During a graded run nodes never dial each other directly: they look each
-//! other up in the grader's [port mapper](crate::portmap), which answers a
+//! other up in the grader's [port mapper](crate::net::port_mapper), which answers a
 //! lookup by node A for node B with the port of the proxy listener the
 //! [`Fabric`] owns for the directed pair (A, B) (see
 //! [`Fabric::route_portmap`]). Knowing who dialed whom from the listener
@@ -44,14 +44,12 @@
 //!
 //! # Counting and the event log
 //!
-//! Per directed link the fabric counts bytes and frames forwarded. Node
-//! traffic is framed as a 4-byte big-endian `u32` length followed by that many
-//! payload bytes, from the very first byte of a connection. Frames are counted
-//! by a small state machine in the forwarding path, so chunk boundaries do not
-//! matter and no length, however absurd, allocates or fails anything: a bogus
-//! length only means later bytes count as that frame's payload. Every policy
-//! change, partition and heal is logged with a timestamp ([`Fabric::events`]),
-//! for drawing timelines later.
+//! Per directed link the fabric counts bytes and messages forwarded: the
+//! runtime's frames on node links, RESP commands and replies on links to a
+//! service ([`Fabric::add_service`]); see [`framing`](super::framing). Service
+//! links also log when their messages passed, so the timeline can draw a
+//! node's store traffic. Every policy change, partition and heal is logged
+//! with a timestamp ([`Fabric::events`]), for drawing timelines later.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io;
@@ -66,7 +64,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 
-use crate::portmap::PortMapper;
+use crate::net::framing::{Counter, Framing};
+use crate::net::port_mapper::PortMapper;
 
 /// Size of one read from a socket in the forwarding path.
 const CHUNK: usize = 16 * 1024;
@@ -76,6 +75,9 @@ const CHUNK: usize = 16 * 1024;
 const QUEUED_CHUNKS: usize = 64;
 /// How long the proxy waits for a target's real port to accept a connection.
 const UPSTREAM_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Message times kept per service link for the timeline; later ones are
+/// still counted, only not drawn.
+const SERVICE_LOG_LIMIT: usize = 20_000;
 
 /// What happens to bytes flowing over one directed link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -115,7 +117,8 @@ impl PartitionMode {
 pub struct LinkStats {
     /// Bytes forwarded from A to B, over connections dialed by either node.
     pub bytes: u64,
-    /// Complete frames forwarded from A to B.
+    /// Complete messages forwarded from A to B: frames on node links,
+    /// RESP values on service links.
     pub frames: u64,
     /// Connections A dialed to B that the proxy let through.
     pub connections_accepted: u64,
@@ -183,10 +186,28 @@ pub enum FabricError {
     NodeInTwoGroups(String),
 }
 
+/// Messages on a service link that completed in one forwarded chunk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceTraffic {
+    /// When the chunk was forwarded, relative to [`Fabric::started_at`].
+    pub since_start: Duration,
+    /// Sender: a node, or the service.
+    pub from: String,
+    /// Receiver: the service, or a node.
+    pub to: String,
+    /// Messages (commands or replies) the chunk completed.
+    pub messages: u64,
+    /// Bytes in the chunk.
+    pub bytes: u64,
+}
+
 /// Shared state of one directed link (from → to).
 struct Direction {
     from: String,
     to: String,
+    framing: Framing,
+    /// Service links only: when messages passed, for the timeline.
+    log: Mutex<Vec<(Instant, u64, u64)>>,
     policy: watch::Sender<Policy>,
     bytes: AtomicU64,
     frames: AtomicU64,
@@ -196,10 +217,12 @@ struct Direction {
 }
 
 impl Direction {
-    fn new(from: &str, to: &str) -> Direction {
+    fn new(from: &str, to: &str, framing: Framing) -> Direction {
         Direction {
             from: from.to_owned(),
             to: to.to_owned(),
+            framing,
+            log: Mutex::new(Vec::new()),
             policy: watch::channel(Policy::Pass).0,
             bytes: AtomicU64::new(0),
             frames: AtomicU64::new(0),
@@ -233,6 +256,8 @@ struct Inner {
     listeners: Mutex<HashMap<(String, String), u16>>,
     /// Every node short name the fabric has heard of.
     nodes: Mutex<BTreeSet<String>>,
+    /// Endpoints that are services, with the framing their links carry.
+    services: Mutex<HashMap<String, Framing>>,
     upstream_ports: Mutex<HashMap<String, u16>>,
     upstream_resolver: RwLock<Option<Arc<UpstreamResolver>>>,
     events: Mutex<Vec<FabricEvent>>,
@@ -252,8 +277,16 @@ impl Inner {
             nodes.insert(from.to_owned());
             nodes.insert(to.to_owned());
         }
+        let framing = {
+            let services = self.services.lock();
+            services
+                .get(from)
+                .or_else(|| services.get(to))
+                .copied()
+                .unwrap_or_default()
+        };
         dirs.entry(key)
-            .or_insert_with(|| Arc::new(Direction::new(from, to)))
+            .or_insert_with(|| Arc::new(Direction::new(from, to, framing)))
             .clone()
     }
 
@@ -335,6 +368,30 @@ impl Inner {
     }
 }
 
+/// A read-only view of a [`Fabric`]'s counters (see [`Fabric::counters`]).
+#[derive(Clone)]
+pub struct Counters {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Counters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Counters").finish_non_exhaustive()
+    }
+}
+
+impl Counters {
+    /// Counters of the directed link `from` → `to` (zero if never used).
+    pub fn stats(&self, from: &str, to: &str) -> LinkStats {
+        let key = (from.to_owned(), to.to_owned());
+        self.inner
+            .directions
+            .lock()
+            .get(&key)
+            .map_or_else(LinkStats::default, |d| d.stats())
+    }
+}
+
 /// The grader's network between nodes. See the [module docs](self).
 ///
 /// Dropping it closes every proxy listener and every proxied connection.
@@ -371,6 +428,7 @@ impl Fabric {
                 directions: Mutex::new(HashMap::new()),
                 listeners: Mutex::new(HashMap::new()),
                 nodes: Mutex::new(BTreeSet::new()),
+                services: Mutex::new(HashMap::new()),
                 upstream_ports: Mutex::new(HashMap::new()),
                 upstream_resolver: RwLock::new(None),
                 events: Mutex::new(Vec::new()),
@@ -392,6 +450,44 @@ impl Fabric {
             .upstream_ports
             .lock()
             .insert(target.to_owned(), port);
+    }
+
+    /// Declares `name` a service listening on `port` (a Redis store): its
+    /// links count messages in `framing` and log when they pass, for the
+    /// timeline. Nodes reach it through [`proxy_port`](Self::proxy_port)
+    /// (node, `name`), so every policy, partition and counter that applies
+    /// to a node link applies to a node's service link too. Call it again
+    /// with the new port when the service restarts.
+    pub fn add_service(&self, name: &str, port: u16, framing: Framing) {
+        self.inner.services.lock().insert(name.to_owned(), framing);
+        self.set_upstream(name, port);
+    }
+
+    /// What passed on service links so far, oldest first.
+    pub fn service_traffic(&self) -> Vec<ServiceTraffic> {
+        let dirs: Vec<Arc<Direction>> = self.inner.directions.lock().values().cloned().collect();
+        let mut out = vec![];
+        for d in dirs.iter().filter(|d| d.framing != Framing::LengthPrefixed) {
+            for (at, messages, bytes) in d.log.lock().iter() {
+                out.push(ServiceTraffic {
+                    since_start: at.saturating_duration_since(self.inner.started),
+                    from: d.from.clone(),
+                    to: d.to.clone(),
+                    messages: *messages,
+                    bytes: *bytes,
+                });
+            }
+        }
+        out.sort_by_key(|t| t.since_start);
+        out
+    }
+
+    /// A cheap, clonable view of the counters, for probes that poll them
+    /// while the fabric itself is borrowed elsewhere.
+    pub fn counters(&self) -> Counters {
+        Counters {
+            inner: self.inner.clone(),
+        }
     }
 
     /// Forgets a port set by [`set_upstream`](Self::set_upstream).
@@ -570,13 +666,7 @@ impl Fabric {
 
     /// Counters of the directed link `from` → `to` (zero if never used).
     pub fn stats(&self, from: &str, to: &str) -> LinkStats {
-        let key = (from.to_owned(), to.to_owned());
-        self.inner
-            .directions
-            .lock()
-            .get(&key)
-            .map(|d| d.stats())
-            .unwrap_or_default()
+        self.counters().stats(from, to)
     }
 
     /// Counters of every directed link, keyed by (from, to).
@@ -592,51 +682,6 @@ impl Fabric {
     /// The event log so far, oldest first.
     pub fn events(&self) -> Vec<FabricEvent> {
         self.inner.events.lock().clone()
-    }
-}
-
-/// Counts complete frames (4-byte big-endian length, then payload) in a byte
-/// stream fed in arbitrary chunks.
-#[derive(Debug, Default, Clone)]
-pub struct FrameCounter {
-    header: [u8; 4],
-    header_len: usize,
-    remaining: u64,
-}
-
-impl FrameCounter {
-    /// A counter at the start of a stream.
-    pub fn new() -> FrameCounter {
-        FrameCounter::default()
-    }
-
-    /// Consumes the next bytes of the stream; returns how many frames they
-    /// completed. Any length is accepted; nothing is allocated.
-    pub fn feed(&mut self, mut data: &[u8]) -> u64 {
-        let mut frames = 0;
-        while !data.is_empty() {
-            if self.remaining > 0 {
-                let take = self.remaining.min(data.len() as u64);
-                self.remaining -= take;
-                data = &data[take as usize..];
-                if self.remaining == 0 {
-                    frames += 1;
-                }
-                continue;
-            }
-            let take = (4 - self.header_len).min(data.len());
-            self.header[self.header_len..self.header_len + take].copy_from_slice(&data[..take]);
-            self.header_len += take;
-            data = &data[take..];
-            if self.header_len == 4 {
-                self.header_len = 0;
-                self.remaining = u64::from(u32::from_be_bytes(self.header));
-                if self.remaining == 0 {
-                    frames += 1;
-                }
-            }
-        }
-        frames
     }
 }
 
@@ -891,7 +936,7 @@ where
     };
 
     let writing = async move {
-        let mut frames = FrameCounter::new();
+        let mut frames = Counter::new(dir.framing);
         while let Some(chunk) = rx.recv().await {
             loop {
                 let policy = *write_policy.borrow_and_update();
@@ -929,6 +974,12 @@ where
             let done = frames.feed(&chunk.data);
             if done > 0 {
                 dir.frames.fetch_add(done, Ordering::Relaxed);
+                if dir.framing != Framing::LengthPrefixed {
+                    let mut log = dir.log.lock();
+                    if log.len() < SERVICE_LOG_LIMIT {
+                        log.push((Instant::now(), done, chunk.data.len() as u64));
+                    }
+                }
             }
         }
         // The sender closed its side: pass the FIN on.
@@ -936,43 +987,4 @@ where
     };
 
     tokio::try_join!(reading, writing).map(|_| ())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn frame(payload: &[u8]) -> Vec<u8> {
-        let mut v = (payload.len() as u32).to_be_bytes().to_vec();
-        v.extend_from_slice(payload);
-        v
-    }
-
-    #[test]
-    fn counts_frames_across_any_split() {
-        let mut stream = Vec::new();
-        stream.extend(frame(b"hello"));
-        stream.extend(frame(b""));
-        stream.extend(frame(&[7u8; 300]));
-        stream.extend(frame(b"x"));
-        // Every way of cutting the stream in two, and byte by byte.
-        for cut in 0..=stream.len() {
-            let mut c = FrameCounter::new();
-            let n = c.feed(&stream[..cut]) + c.feed(&stream[cut..]);
-            assert_eq!(n, 4, "split at {cut}");
-        }
-        let mut c = FrameCounter::new();
-        let n: u64 = stream.iter().map(|b| c.feed(std::slice::from_ref(b))).sum();
-        assert_eq!(n, 4);
-    }
-
-    #[test]
-    fn partial_frame_is_not_counted_and_huge_lengths_are_harmless() {
-        let mut c = FrameCounter::new();
-        assert_eq!(c.feed(&[0, 0, 0, 3, b'a', b'b']), 0);
-        assert_eq!(c.feed(b"c"), 1);
-        let mut c = FrameCounter::new();
-        assert_eq!(c.feed(&[0xff, 0xff, 0xff, 0xff]), 0);
-        assert_eq!(c.feed(&[0u8; 4096]), 0);
-    }
 }

@@ -9,7 +9,7 @@
 //! answer. By default a lookup is answered with the target's real port, but
 //! the grader installs a [resolver hook](PortMapper::set_resolver) that
 //! answers with the port of a proxy it owns for that directed link instead
-//! (see [`crate::fabric`]). That puts the grader in the middle of every
+//! (see [`crate::net::fabric`]). That puts the grader in the middle of every
 //! node-to-node connection, which is what lets it partition the cluster.
 //!
 //! # Wire protocol

@@ -45,6 +45,8 @@ use nix::errno::Errno;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 
+pub mod guard;
+
 /// Env var naming the grader's pid; the runtime exits when that pid is gone.
 pub const WATCH_PID_ENV: &str = "NETSPLIT_WATCH_PID";
 /// Env var naming the file the runtime creates once the node is ready.
@@ -297,6 +299,7 @@ pub struct NodeSpec {
     args: Vec<OsString>,
     env: Vec<(OsString, OsString)>,
     current_dir: Option<PathBuf>,
+    guarded: bool,
 }
 
 impl NodeSpec {
@@ -308,7 +311,18 @@ impl NodeSpec {
             args: Vec::new(),
             env: Vec::new(),
             current_dir: None,
+            guarded: false,
         }
+    }
+
+    /// Gives the process group a guard: a small shell the child forks before
+    /// it runs `program`, which kills the whole group as soon as the grader
+    /// process is gone, however it went (SIGKILL included, reaped or not).
+    /// For programs that do not watch [`WATCH_PID_ENV`] themselves, such as
+    /// `redis-server`. See [`guard`].
+    pub fn guarded(mut self) -> NodeSpec {
+        self.guarded = true;
+        self
     }
 
     /// Appends one argument.
@@ -773,6 +787,13 @@ fn start(
         .process_group(0);
     if let Some(dir) = &spec.current_dir {
         cmd.current_dir(dir);
+    }
+    if spec.guarded {
+        guard::install(&mut cmd).map_err(|source| LaunchError::Spawn {
+            node: spec.name.clone(),
+            program: "the group's guard (/bin/sh)".into(),
+            source,
+        })?;
     }
     // Hold the registry lock across spawn so a concurrent
     // kill_all_registered() cannot miss a group that is just starting.

@@ -6,11 +6,11 @@
 //! gone from its peers' lists), so no stage can pass because a fault silently
 //! did not happen.
 
-use crate::fabric::{Fabric, PartitionMode, Policy};
-use crate::launcher::{Cluster, LaunchError, NodeSpec};
-use crate::output::Output;
-use crate::portmap::PortMapper;
+use crate::launch::{Cluster, LaunchError, NodeSpec};
+use crate::net::fabric::{Fabric, PartitionMode, Policy};
+use crate::net::port_mapper::PortMapper;
 use crate::report::model::{CheckKind, CheckReport, FaultBand, FaultKind, LinkTraffic, Mark};
+use crate::run::output::Output;
 use netsplit::gen_server::{self, CallError};
 use netsplit::rpc::{self, BadRpc};
 use netsplit::{ExitReason, Message, Node, NodeConfig, NodeName, Pid};
@@ -19,6 +19,11 @@ use rand::SeedableRng;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
+
+mod endpoints;
+mod store;
+
+pub use store::STORE;
 
 /// The short name of the grader's own (hidden) node.
 pub const CONTROL: &str = "grader";
@@ -74,6 +79,10 @@ pub struct Harness {
     lanes: Vec<String>,
     /// A node's log was already shown in a failed check.
     log_shown: bool,
+    /// The stage's Redis, once [`Harness::start_store`] started it.
+    store: Option<crate::services::redis::Redis>,
+    /// What the probes did, for the timeline.
+    journal: crate::probes::Journal,
 }
 
 /// What a finished stage leaves behind for the report.
@@ -92,6 +101,10 @@ pub struct StageRecord {
     pub started_sys: SystemTime,
     /// What the fabric forwarded per directed link.
     pub traffic: Vec<LinkTraffic>,
+    /// Which lanes are services.
+    pub services: Vec<String>,
+    /// Service traffic and probe events, already on the stage's clock.
+    pub extra_messages: Vec<crate::report::model::TimelineMessage>,
 }
 
 impl Harness {
@@ -136,6 +149,8 @@ impl Harness {
             marks: vec![],
             lanes: vec![],
             log_shown: false,
+            store: None,
+            journal: crate::probes::Journal::new(),
         })
     }
 
@@ -380,6 +395,12 @@ impl Harness {
     /// connections bypass the fabric and are not counted).
     pub fn link_bytes(&self, from: &str, to: &str) -> u64 {
         self.fabric.stats(from, to).bytes
+    }
+
+    /// Every counter of the directed link `from` → `to` (a node or the
+    /// store at either end).
+    pub fn link_stats(&self, from: &str, to: &str) -> crate::net::fabric::LinkStats {
+        self.fabric.stats(from, to)
     }
 
     /// The log file of a node.
@@ -746,7 +767,8 @@ impl Harness {
         let mut fulls: Vec<(String, NodeName)> = vec![];
         let mut group_of: Vec<(NodeName, usize)> = vec![];
         for (i, g) in groups.iter().enumerate() {
-            for s in g.iter() {
+            // The store is no node: its side is verified on its links below.
+            for s in g.iter().filter(|s| **s != STORE) {
                 fulls.push((s.to_string(), self.full(s)));
                 group_of.push((self.full(s), i));
             }
@@ -793,7 +815,17 @@ impl Harness {
                 }
             }
         })
-        .await
+        .await?;
+        if let Some(side) = groups.iter().position(|g| g.contains(&STORE)) {
+            let cut_off: Vec<&str> = groups
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != side)
+                .flat_map(|(_, g)| g.iter().copied())
+                .collect();
+            self.verify_store_unreachable(&cut_off, mode).await?;
+        }
+        Ok(())
     }
 
     /// Lets every link pass again. Reconnects nothing: like a real network
@@ -808,9 +840,18 @@ impl Harness {
     pub fn finish(mut self) -> StageRecord {
         self.close_bands(|_| true);
         self.cluster.shutdown();
+        drop(self.store.take());
+        let extra_messages = self.service_messages();
+        self.probe_marks();
+        let services = if self.lanes.iter().any(|l| l == STORE) {
+            vec![STORE.to_string()]
+        } else {
+            vec![]
+        };
         let traces = self
             .lanes
             .iter()
+            .filter(|s| !services.contains(s))
             .map(|s| (s.clone(), self.setup.dir.join(format!("{s}.trace.jsonl"))))
             .collect();
         let traffic = self
@@ -827,6 +868,8 @@ impl Harness {
             .collect();
         StageRecord {
             traffic,
+            services,
+            extra_messages,
             checks: std::mem::take(&mut self.checks),
             bands: std::mem::take(&mut self.bands),
             marks: std::mem::take(&mut self.marks),
