@@ -5,7 +5,7 @@
 
 use crate::builder;
 use crate::mutants::{self, Mutant};
-use crate::part::{self, Part, Target};
+use crate::part::{Graded, Part};
 use crate::report::model::{RunReport, StageStatus};
 use crate::run::output::Output;
 use crate::run::runner::{self, RunOptions};
@@ -20,13 +20,13 @@ pub async fn run(
 ) -> i32 {
     let out = Output::new(true);
     let parts: Vec<Part> = match part_name {
-        None => part::all(),
-        Some(n) => match part::find(n) {
+        None => crate::parts::all(),
+        Some(n) => match crate::parts::find(n) {
             Some(p) => vec![p],
             None => {
                 eprintln!(
                     "dev-check: no part called {n:?}; known: {}",
-                    part::known_names()
+                    crate::parts::known_names()
                 );
                 return 2;
             }
@@ -37,7 +37,7 @@ pub async fn run(
     let mut problems: Vec<String> = vec![];
     let mut passed: Vec<String> = vec![];
     for part in &parts {
-        let grade = |target: Target, binary: std::path::PathBuf, stages: Option<u32>| {
+        let grade = |target: Graded, binary: std::path::PathBuf, stages: Option<u32>| {
             let out = out.clone();
             async move {
                 let opts = RunOptions {
@@ -55,10 +55,10 @@ pub async fn run(
         };
         if only_mutant.is_none() {
             for (target, package) in [
-                (Target::Starter, part.starter_package),
-                (Target::Solution, part.solution_package),
+                (Graded::Starter, part.starter_package.clone()),
+                (Graded::Solution, part.solution_package.clone()),
             ] {
-                let binary = match builder::build(package, None, None, &out) {
+                let binary = match builder::build(&package, None, None, &out) {
                     Ok(b) => b,
                     Err(e) => {
                         problems.push(format!("{} {target}: {e}", part.id));
@@ -67,7 +67,7 @@ pub async fn run(
                 };
                 let report = grade(target.clone(), binary, stages).await;
                 let verdict = match target {
-                    Target::Starter => starter_verdict(&report),
+                    Graded::Starter => starter_verdict(&report),
                     _ => solution_verdict(&report),
                 };
                 match verdict {
@@ -105,7 +105,7 @@ pub async fn run(
                     continue;
                 }
             };
-            let report = grade(Target::Mutant(m.name.clone()), binary, Some(m.stage)).await;
+            let report = grade(Graded::Mutant(m.name.clone()), binary, Some(m.stage)).await;
             match mutant_verdict(&report, m) {
                 Ok(v) => passed.push(format!("{} mutant {}: {v}", part.id, m.name)),
                 Err(v) => problems.push(format!("{} mutant {}: {v}", part.id, m.name)),

@@ -2,7 +2,7 @@
 //! node processes behind a network it controls.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use grader::part::{self, Part, Target};
+use grader::part::{Graded, Part};
 use grader::report::model::RunReport;
 use grader::run::output::Output;
 use grader::run::runner::{self, RunOptions};
@@ -156,9 +156,9 @@ fn main() -> ExitCode {
                     return 2;
                 };
                 let target = if a.solution {
-                    Target::Solution
+                    Graded::Solution
                 } else {
-                    Target::Starter
+                    Graded::Starter
                 };
                 watch::run(
                     part,
@@ -186,11 +186,11 @@ fn check_scale(t: f64) -> Result<f64, i32> {
 }
 
 fn find_part(name: &str) -> Option<Part> {
-    let p = part::find(name);
+    let p = grader::parts::find(name);
     if p.is_none() {
         eprintln!(
             "grader: no part called {name:?}. Known parts: {}, or `all`.",
-            part::known_names()
+            grader::parts::known_names()
         );
     }
     p
@@ -202,7 +202,7 @@ fn list() -> i32 {
         "{:<4} {:<22} {:>7}  {:<16} {:<16}",
         "#", "part", "stages", "starter", "solution"
     );
-    for p in part::all() {
+    for p in grader::parts::all() {
         let show = |t: &str| {
             st.parts
                 .get(p.id)
@@ -232,7 +232,7 @@ async fn grade_command(args: GradeArgs) -> i32 {
         Err(code) => return code,
     };
     let parts = if name == "all" {
-        part::all()
+        grader::parts::all()
     } else {
         match find_part(&name) {
             Some(p) => vec![p],
@@ -241,18 +241,28 @@ async fn grade_command(args: GradeArgs) -> i32 {
     };
     let out = Output::new(args.format == Format::Human);
     let target = if args.solution {
-        Target::Solution
+        Graded::Solution
     } else {
-        Target::Starter
+        Graded::Starter
     };
     let seed = args.common.seed.unwrap_or_else(rand::random::<u64>);
     let mut reports: Vec<RunReport> = vec![];
     let mut code = 0;
     for part in &parts {
+        // A missing service is the machine's, not the student's: say so
+        // before a minute of building, and grade nothing of this part.
+        let missing = part.missing_services();
+        if !missing.is_empty() {
+            for m in &missing {
+                eprintln!("grader: {m}");
+            }
+            code = code.max(2);
+            continue;
+        }
         let package = if args.solution {
-            part.solution_package
+            &part.solution_package
         } else {
-            part.starter_package
+            &part.starter_package
         };
         let binary = match builder::build(package, None, None, &out) {
             Ok(b) => b,

@@ -143,7 +143,7 @@ fn split_files(name: &str, patch: &str) -> Result<Vec<(String, String)>, MutantE
 /// Returns the binary.
 pub fn build(part: &Part, m: &Mutant, out: &Output) -> Result<PathBuf, MutantError> {
     let root = builder::workspace_root();
-    let solution = root.join("solutions").join(part.dir);
+    let solution = root.join("solutions").join(&part.dir);
     let work = builder::target_dir()
         .join("grader")
         .join("mutants")
@@ -171,7 +171,7 @@ pub fn build(part: &Part, m: &Mutant, out: &Output) -> Result<PathBuf, MutantErr
     std::fs::copy(root.join("Cargo.lock"), work.join("Cargo.lock")).map_err(io("Cargo.lock"))?;
     let target = builder::target_dir().join("grader").join("mutants-target");
     Ok(builder::build(
-        part.solution_package,
+        &part.solution_package,
         Some(&work.join("Cargo.toml")),
         Some(&target),
         out,

@@ -24,26 +24,79 @@ pub struct StageDef {
 }
 
 /// A course part the grader can grade.
+///
+/// One spelling per part: its number and id. Everything else follows from
+/// them, so the directory, the packages, the lesson and the title can never
+/// disagree (see [`Part::new`]).
 pub struct Part {
     /// Id used on the command line, e.g. "ping-pong".
     pub id: &'static str,
     /// Part number (1-based).
     pub number: u32,
     /// Directory name under parts/ and solutions/, e.g. "01-ping-pong".
-    pub dir: &'static str,
+    pub dir: String,
     /// Title, e.g. "Part 1: ping-pong".
-    pub title: &'static str,
-    /// Cargo package (and binary) of the starter.
-    pub starter_package: &'static str,
-    /// Cargo package (and binary) of the solution.
-    pub solution_package: &'static str,
+    pub title: String,
+    /// Cargo package (and binary) of the starter: the id.
+    pub starter_package: String,
+    /// Cargo package (and binary) of the solution: the id, then "-solution".
+    pub solution_package: String,
     /// The lesson, relative to the repository root.
-    pub lesson: &'static str,
+    pub lesson: String,
+    /// Services its stages start (checked before anything is built).
+    pub services: Vec<Service>,
     /// Stages, in order; points sum to 100.
     pub stages: Vec<StageDef>,
 }
 
+/// A service a part's stages need on the grading machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    /// `redis-server` (parts 3 and 4).
+    Redis,
+}
+
 impl Part {
+    /// Part `number` with id `id`: directory `NN-id` under parts/ and
+    /// solutions/, packages `id` and `id-solution`, lesson
+    /// `docs/src/part-N-id.md`, title `Part N: id`.
+    pub fn new(number: u32, id: &'static str) -> Part {
+        Part {
+            id,
+            number,
+            dir: format!("{number:02}-{id}"),
+            title: format!("Part {number}: {id}"),
+            starter_package: id.to_string(),
+            solution_package: format!("{id}-solution"),
+            lesson: format!("docs/src/part-{number}-{id}.md"),
+            services: vec![],
+            stages: vec![],
+        }
+    }
+
+    /// The same part, needing `service` on the grading machine.
+    pub fn needs(mut self, service: Service) -> Part {
+        self.services.push(service);
+        self
+    }
+
+    /// The same part, with these stages.
+    pub fn stages(mut self, stages: Vec<StageDef>) -> Part {
+        self.stages = stages;
+        self
+    }
+
+    /// What is missing on this machine to grade the part: one message per
+    /// missing program, with its install line.
+    pub fn missing_services(&self) -> Vec<crate::services::MissingProgram> {
+        self.services
+            .iter()
+            .filter_map(|s| match s {
+                Service::Redis => crate::services::redis::binary(&self.title).err(),
+            })
+            .collect()
+    }
+
     /// Total points of the first `n` stages.
     pub fn max_points(&self, n: usize) -> u32 {
         self.stages.iter().take(n).map(|s| s.points).sum()
@@ -55,36 +108,9 @@ impl Part {
     }
 }
 
-/// Every part the grader knows, in course order.
-pub fn all() -> Vec<Part> {
-    vec![
-        crate::parts::ping_pong::part(),
-        crate::parts::map_reduce::part(),
-    ]
-}
-
-/// Finds a part by id ("ping-pong"), number ("1", "01") or directory name
-/// ("01-ping-pong").
-pub fn find(name: &str) -> Option<Part> {
-    let name = name.trim().trim_end_matches('/');
-    let name = name.rsplit('/').next().unwrap_or(name);
-    all()
-        .into_iter()
-        .find(|p| p.id == name || p.dir == name || name.parse::<u32>().ok() == Some(p.number))
-}
-
-/// The names the command line accepts, for error messages.
-pub fn known_names() -> String {
-    all()
-        .iter()
-        .map(|p| format!("{} ({})", p.id, p.number))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// What is being graded.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
+pub enum Graded {
     /// The student's crate under parts/.
     Starter,
     /// The reference under solutions/.
@@ -93,12 +119,40 @@ pub enum Target {
     Mutant(String),
 }
 
-impl std::fmt::Display for Target {
+impl std::fmt::Display for Graded {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Target::Starter => write!(f, "starter"),
-            Target::Solution => write!(f, "solution"),
-            Target::Mutant(m) => write!(f, "mutant:{m}"),
+            Graded::Starter => write!(f, "starter"),
+            Graded::Solution => write!(f, "solution"),
+            Graded::Mutant(m) => write!(f, "mutant:{m}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn everything_about_a_part_follows_from_its_number_and_id() {
+        let p = Part::new(3, "shortener").needs(Service::Redis);
+        assert_eq!(p.dir, "03-shortener");
+        assert_eq!(p.title, "Part 3: shortener");
+        assert_eq!(p.starter_package, "shortener");
+        assert_eq!(p.solution_package, "shortener-solution");
+        assert_eq!(p.lesson, "docs/src/part-3-shortener.md");
+        assert_eq!(p.services, vec![Service::Redis]);
+        // Every registered part lives where its spelling says.
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        for part in crate::parts::all() {
+            for top in ["parts", "solutions"] {
+                assert!(
+                    root.join(top).join(&part.dir).is_dir(),
+                    "{top}/{}",
+                    part.dir
+                );
+            }
+            assert!(root.join(&part.lesson).is_file(), "{}", part.lesson);
         }
     }
 }

@@ -1,7 +1,7 @@
 //! `grader watch <part>`: regrade whenever the part's sources change.
 
 use crate::builder;
-use crate::part::{Part, Target};
+use crate::part::{Graded, Part};
 use crate::run::runner::{self, RunOptions};
 use crate::run::{artefacts, output::Output, runs};
 use notify::{RecursiveMode, Watcher};
@@ -14,7 +14,7 @@ const DEBOUNCE: Duration = Duration::from_millis(400);
 /// Grades once, then again after every change, until Ctrl-C.
 pub async fn run(
     part: Part,
-    target: Target,
+    target: Graded,
     stages: Option<u32>,
     seed: Option<u64>,
     time_scale: f64,
@@ -26,8 +26,8 @@ pub async fn run(
         // For tools and tests: watch another directory, grade the part as usual.
         Some(d) if !d.is_empty() => std::path::PathBuf::from(d),
         _ => match target {
-            Target::Solution => root.join("solutions").join(part.dir),
-            _ => root.join("parts").join(part.dir),
+            Graded::Solution => root.join("solutions").join(&part.dir),
+            _ => root.join("parts").join(&part.dir),
         },
     };
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
@@ -47,12 +47,12 @@ pub async fn run(
         }
     };
     let package = match target {
-        Target::Solution => part.solution_package,
-        _ => part.starter_package,
+        Graded::Solution => part.solution_package.clone(),
+        _ => part.starter_package.clone(),
     };
     loop {
         let seed = seed.unwrap_or_else(rand::random::<u64>);
-        match builder::build(package, None, None, &out) {
+        match builder::build(&package, None, None, &out) {
             Ok(binary) => {
                 let opts = RunOptions {
                     run_dir: runs::new_run_dir(part.id, &target),

@@ -73,17 +73,17 @@ fn parts_are_found_by_name_number_or_directory() {
         "parts/01-ping-pong/",
     ] {
         assert_eq!(
-            grader::part::find(name).map(|p| p.id),
+            grader::parts::find(name).map(|p| p.id),
             Some("ping-pong"),
             "{name}"
         );
     }
-    assert!(grader::part::find("7").is_none());
+    assert!(grader::parts::find("7").is_none());
 }
 
 #[test]
 fn every_part_has_stages_worth_100_points_with_hints_and_lessons() {
-    for part in grader::part::all() {
+    for part in grader::parts::all() {
         assert_eq!(part.max_points(part.stages.len()), 100, "{}", part.id);
         for (i, s) in part.stages.iter().enumerate() {
             assert!(
@@ -111,9 +111,9 @@ fn every_part_has_stages_worth_100_points_with_hints_and_lessons() {
 #[test]
 fn every_starter_file_without_a_hole_is_the_solutions_own() {
     let root = grader::builder::workspace_root();
-    for part in grader::part::all() {
-        let starter = root.join("parts").join(part.dir).join("src");
-        let solution = root.join("solutions").join(part.dir).join("src");
+    for part in grader::parts::all() {
+        let starter = root.join("parts").join(&part.dir).join("src");
+        let solution = root.join("solutions").join(&part.dir).join("src");
         let mut provided = 0;
         for entry in std::fs::read_dir(&starter).unwrap() {
             let path = entry.unwrap().path();

@@ -33,21 +33,20 @@ impl Harness {
         match found {
             Some(addr) => Ok(addr),
             None => {
-                self.check(
+                let actual = if text.trim().is_empty() {
+                    "an empty ready file".to_string()
+                } else {
+                    format!("{:?}", text.trim())
+                };
+                Err(self.fail(
                     CheckKind::Liveness,
                     format!("{short} announces its `{key}` address when ready"),
-                    false,
-                    Some(format!(
+                    format!(
                         "a line `{key} <ip:port>` in its ready file (the node calls \
                          node.signal_ready_with(&[(\"{key}\", addr)]) once it listens)"
-                    )),
-                    Some(if text.trim().is_empty() {
-                        "an empty ready file".into()
-                    } else {
-                        format!("{:?}", text.trim())
-                    }),
-                )?;
-                unreachable!("a failed check returns Err")
+                    ),
+                    actual,
+                ))
             }
         }
     }
@@ -71,16 +70,12 @@ impl Harness {
         let within = self.scaled(Duration::from_secs(3));
         match LineClient::connect(short, addr, within, self.journal.clone()).await {
             Ok(c) => Ok(c),
-            Err(e) => {
-                self.check(
-                    CheckKind::Liveness,
-                    format!("a client connects to {short} at {addr}"),
-                    false,
-                    Some("an accepted connection".into()),
-                    Some(e.to_string()),
-                )?;
-                unreachable!("a failed check returns Err")
-            }
+            Err(e) => Err(self.fail(
+                CheckKind::Liveness,
+                format!("a client connects to {short} at {addr}"),
+                "an accepted connection",
+                e.to_string(),
+            )),
         }
     }
 

@@ -222,6 +222,27 @@ impl Harness {
         }
     }
 
+    /// Records a failed check and returns the error that ends the stage:
+    /// `return Err(h.fail(...))`, with no `unreachable!()` after it.
+    pub fn fail(
+        &mut self,
+        kind: CheckKind,
+        name: impl Into<String>,
+        expected: impl Into<String>,
+        actual: impl Into<String>,
+    ) -> StageError {
+        match self.check(
+            kind,
+            name,
+            false,
+            Some(expected.into()),
+            Some(actual.into()),
+        ) {
+            Err(e) => e,
+            Ok(()) => StageError::Grader("a failed check passed".into()),
+        }
+    }
+
     /// Liveness: polls `probe` until it returns `Ok`, for at most `within`
     /// (scaled). `probe` returns `Err(what it saw)` while not there yet; the
     /// last one is reported as the actual value on failure.

@@ -28,86 +28,77 @@ use std::time::{Duration, Instant};
 
 /// The part, with its six stages.
 pub fn part() -> Part {
-    Part {
-        id: "map-reduce",
-        number: 2,
-        dir: "02-map-reduce",
-        title: "Part 2: map-reduce",
-        starter_package: "map-reduce",
-        solution_package: "map-reduce-solution",
-        lesson: "docs/src/part-2-map-reduce.md",
-        stages: vec![
-            StageDef {
-                name: "Word count",
-                points: 10,
-                goal: "the single-machine word count follows the contract's word rule exactly",
-                hint: "Problem 1: a word is a maximal run of char::is_alphanumeric characters \
+    Part::new(2, "map-reduce").stages(vec![
+        StageDef {
+            name: "Word count",
+            points: 10,
+            goal: "the single-machine word count follows the contract's word rule exactly",
+            hint: "Problem 1: a word is a maximal run of char::is_alphanumeric characters \
                        (apostrophes, hyphens, underscores and all punctuation split words), \
                        lowercased as a whole with str::to_lowercase. Try it: \
                        cargo run -p map-reduce -- local --input DIR.",
-                lesson_anchor: "problem-1-the-word-rule",
-                run: |h| word_count(h).boxed(),
-            },
-            StageDef {
-                name: "Distributed",
-                points: 20,
-                goal: "a coordinator and three workers count the corpus exactly, every worker \
+            lesson_anchor: "problem-1-the-word-rule",
+            run: |h| word_count(h).boxed(),
+        },
+        StageDef {
+            name: "Distributed",
+            points: 20,
+            goal: "a coordinator and three workers count the corpus exactly, every worker \
                        doing some of the work, with no shared file system",
-                hint: "Problem 2: the worker announces itself (Hello) and monitors the \
+            hint: "Problem 2: the worker announces itself (Hello) and monitors the \
                        coordinator; the coordinator hands map tasks to free workers, then \
                        reduce tasks once every map task is done; map output stays on the \
                        worker and reducers fetch it from there.",
-                lesson_anchor: "problem-2-distribute-the-work",
-                run: |h| distributed(h).boxed(),
-            },
-            StageDef {
-                name: "Worker failure",
-                points: 20,
-                goal: "a worker killed mid-map and another killed mid-reduce: the job still \
+            lesson_anchor: "problem-2-distribute-the-work",
+            run: |h| distributed(h).boxed(),
+        },
+        StageDef {
+            name: "Worker failure",
+            points: 20,
+            goal: "a worker killed mid-map and another killed mid-reduce: the job still \
                        ends, with exact counts",
-                hint: "Problem 3: monitor every worker. On its Down, put its running task \
+            hint: "Problem 3: monitor every worker. On its Down, put its running task \
                        back in the queue, and its finished map tasks too: their output died \
                        with it, and reduce tasks still need it.",
-                lesson_anchor: "problem-3-worker-failure",
-                run: |h| worker_failure(h).boxed(),
-            },
-            StageDef {
-                name: "Stragglers",
-                points: 20,
-                goal: "a paused worker's task is given to another worker after the timeout, \
+            lesson_anchor: "problem-3-worker-failure",
+            run: |h| worker_failure(h).boxed(),
+        },
+        StageDef {
+            name: "Stragglers",
+            points: 20,
+            goal: "a paused worker's task is given to another worker after the timeout, \
                        and its late result, once it resumes, changes nothing",
-                hint: "Problem 4: on every tick, give a task that has run longer than the \
+            hint: "Problem 4: on every tick, give a task that has run longer than the \
                        task timeout to another worker; accept only the first completion of \
                        a task and ignore any other (count tasks, not messages).",
-                lesson_anchor: "problem-4-stragglers-and-idempotent-results",
-                run: |h| stragglers(h).boxed(),
-            },
-            StageDef {
-                name: "Partition",
-                points: 15,
-                goal: "a worker cut off from the coordinator mid-job: exact counts; after the \
+            lesson_anchor: "problem-4-stragglers-and-idempotent-results",
+            run: |h| stragglers(h).boxed(),
+        },
+        StageDef {
+            name: "Partition",
+            points: 15,
+            goal: "a worker cut off from the coordinator mid-job: exact counts; after the \
                        heal the worker rejoins and works again",
-                hint: "Problem 5: a cut-off worker is a lost worker to the coordinator (its \
+            hint: "Problem 5: a cut-off worker is a lost worker to the coordinator (its \
                        monitor fires). The worker's monitor on the coordinator fires too: it \
                        must keep trying to announce itself until it is welcomed again.",
-                lesson_anchor: "problem-5-partitions",
-                run: |h| partition(h).boxed(),
-            },
-            StageDef {
-                name: "Churn",
-                points: 15,
-                goal: "workers killed and restarted again and again during the job: exact \
+            lesson_anchor: "problem-5-partitions",
+            run: |h| partition(h).boxed(),
+        },
+        StageDef {
+            name: "Churn",
+            points: 15,
+            goal: "workers killed and restarted again and again during the job: exact \
                        counts in bounded time, and the coordinator counts on exactly the \
                        live workers",
-                hint: "Problem 6: nothing new if Problems 2 to 5 hold: every restart is a \
+            hint: "Problem 6: nothing new if Problems 2 to 5 hold: every restart is a \
                        lost worker (its running task and its map output run again) followed \
                        by a new worker with a new pid. Keep workers by pid, so a Down or a \
                        result always names the incarnation it is about.",
-                lesson_anchor: "problem-6-churn",
-                run: |h| churn(h).boxed(),
-            },
-        ],
-    }
+            lesson_anchor: "problem-6-churn",
+            run: |h| churn(h).boxed(),
+        },
+    ])
 }
 
 const COORD: &str = "coord";

@@ -20,64 +20,55 @@ use std::time::{Duration, Instant};
 
 /// The part, with its five stages.
 pub fn part() -> Part {
-    Part {
-        id: "ping-pong",
-        number: 1,
-        dir: "01-ping-pong",
-        title: "Part 1: ping-pong",
-        starter_package: "ping-pong",
-        solution_package: "ping-pong-solution",
-        lesson: "docs/src/part-1-ping-pong.md",
-        stages: vec![
-            StageDef {
-                name: "Broadcast",
-                points: 20,
-                goal: "every consumer counts every producer's pings exactly",
-                hint: "Problem 1: SendPings must abcast each ping to the consumer of every \
+    Part::new(1, "ping-pong").stages(vec![
+        StageDef {
+            name: "Broadcast",
+            points: 20,
+            goal: "every consumer counts every producer's pings exactly",
+            hint: "Problem 1: SendPings must abcast each ping to the consumer of every \
                        node, this one included (nodes_and_self), and a consumer keeps the \
                        highest count it has seen per producer.",
-                lesson_anchor: "problem-1-broadcast",
-                run: |h| broadcast(h).boxed(),
-            },
-            StageDef {
-                name: "Counts",
-                points: 20,
-                goal: "get_counts gathers every consumer's counts and never waits past its timeout",
-                hint: "Problem 2: use one multi_call over nodes_and_self with the timeout \
+            lesson_anchor: "problem-1-broadcast",
+            run: |h| broadcast(h).boxed(),
+        },
+        StageDef {
+            name: "Counts",
+            points: 20,
+            goal: "get_counts gathers every consumer's counts and never waits past its timeout",
+            hint: "Problem 2: use one multi_call over nodes_and_self with the timeout \
                        from the request; nodes that do not answer go in bad_nodes.",
-                lesson_anchor: "problem-2-get_counts",
-                run: |h| counts(h).boxed(),
-            },
-            StageDef {
-                name: "Crash recovery",
-                points: 20,
-                goal: "a restarted consumer catches up by asking every producer",
-                hint: "Problem 3: in the consumer's init, abcast SendCountTo(this node) to \
+            lesson_anchor: "problem-2-get_counts",
+            run: |h| counts(h).boxed(),
+        },
+        StageDef {
+            name: "Crash recovery",
+            points: 20,
+            goal: "a restarted consumer catches up by asking every producer",
+            hint: "Problem 3: in the consumer's init, abcast SendCountTo(this node) to \
                        every producer; a producer answers with a Ping carrying its count.",
-                lesson_anchor: "problem-3-crash-recovery",
-                run: |h| crash_recovery(h).boxed(),
-            },
-            StageDef {
-                name: "Late joiner",
-                points: 20,
-                goal: "a node that joins late catches up with every producer",
-                hint: "Problem 4: the producer monitors nodes; on NodeUp it casts its \
+            lesson_anchor: "problem-3-crash-recovery",
+            run: |h| crash_recovery(h).boxed(),
+        },
+        StageDef {
+            name: "Late joiner",
+            points: 20,
+            goal: "a node that joins late catches up with every producer",
+            hint: "Problem 4: the producer monitors nodes; on NodeUp it casts its \
                        current count as a Ping to the newcomer's consumer.",
-                lesson_anchor: "problem-4-late-joiners",
-                run: |h| late_joiner(h).boxed(),
-            },
-            StageDef {
-                name: "Partition and heal",
-                points: 20,
-                goal: "nothing crosses a partition, counts converge after heal, and never go down",
-                hint: "After a heal the nodes reconnect and see NodeUp again: the Problem 4 \
+            lesson_anchor: "problem-4-late-joiners",
+            run: |h| late_joiner(h).boxed(),
+        },
+        StageDef {
+            name: "Partition and heal",
+            points: 20,
+            goal: "nothing crosses a partition, counts converge after heal, and never go down",
+            hint: "After a heal the nodes reconnect and see NodeUp again: the Problem 4 \
                        push brings both sides up to date. A count must never be replaced by \
                        a smaller one.",
-                lesson_anchor: "problem-5-partitions",
-                run: |h| partition_and_heal(h).boxed(),
-            },
-        ],
-    }
+            lesson_anchor: "problem-5-partitions",
+            run: |h| partition_and_heal(h).boxed(),
+        },
+    ])
 }
 
 const THREE: [&str; 3] = ["n1", "n2", "n3"];

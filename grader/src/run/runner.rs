@@ -2,7 +2,7 @@
 //! reports.
 
 use crate::harness::{Harness, StageError, StageSetup};
-use crate::part::{Part, Target};
+use crate::part::{Graded, Part};
 use crate::report::model::{RunReport, StageReport, StageStatus, Timeline, SCHEMA_VERSION};
 use crate::run::output::Output;
 use futures::FutureExt;
@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 #[derive(Debug, Clone)]
 pub struct RunOptions {
     /// What is graded.
-    pub target: Target,
+    pub target: Graded,
     /// Run stages 1..=n (all when None).
     pub stages: Option<u32>,
     /// Seed of workloads and fault schedules.
@@ -37,7 +37,7 @@ pub async fn run(part: &Part, binary: &Path, opts: &RunOptions, out: &Output) ->
     let started = Instant::now();
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     out.run_header(
-        part.title,
+        &part.title,
         &opts.target.to_string(),
         opts.seed,
         opts.time_scale,
@@ -158,9 +158,9 @@ pub async fn run(part: &Part, binary: &Path, opts: &RunOptions, out: &Output) ->
 fn replay_command(part: &Part, opts: &RunOptions, stages: &[StageReport]) -> String {
     let mut cmd = format!("cargo grade {}", part.id);
     match &opts.target {
-        Target::Starter => {}
-        Target::Solution => cmd.push_str(" --solution"),
-        Target::Mutant(m) => {
+        Graded::Starter => {}
+        Graded::Solution => cmd.push_str(" --solution"),
+        Graded::Mutant(m) => {
             cmd = format!("cargo run -p grader -- dev-check {} --mutant {m}", part.id)
         }
     }

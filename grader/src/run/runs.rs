@@ -1,6 +1,6 @@
 //! Run directories: `target/grader/<part>/<run>/`, newest kept, oldest pruned.
 
-use crate::part::Target;
+use crate::part::Graded;
 use std::path::PathBuf;
 
 /// Where runs and the state file go: `GRADER_RUNS_DIR`, else target/grader.
@@ -17,7 +17,7 @@ pub fn part_dir(part: &str) -> PathBuf {
 }
 
 /// A fresh, unique run directory (created).
-pub fn new_run_dir(part: &str, target: &Target) -> PathBuf {
+pub fn new_run_dir(part: &str, target: &Graded) -> PathBuf {
     let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
         .to_string()
         .replace([':', '-'], "")
