@@ -39,8 +39,71 @@ fn stage(number: u32, name: &str, status: StageStatus) -> StageReport {
     }
 }
 
-/// Five stages, one per status; the failed one has a full timeline.
-pub(crate) fn sample_report() -> RunReport {
+fn mark(at_us: u64, label: &str, lane: Option<&str>) -> Mark {
+    Mark {
+        at_us,
+        label: label.into(),
+        lane: lane.map(Into::into),
+    }
+}
+
+/// Three nodes and the grader's store: requests and replies to it, a node
+/// killed for good, a mark of the whole stage and lane marks, some close
+/// together and one at the right edge (the layout's hard cases).
+fn store_timeline(nodes: &[String]) -> Timeline {
+    let (n1, n2, n3) = (nodes[0].as_str(), nodes[1].as_str(), nodes[2].as_str());
+    Timeline {
+        nodes: [nodes, &["store".to_string()]].concat(),
+        services: vec!["store".into()],
+        messages: vec![
+            msg(40_000, Some(41_500), n1, "store", "store", Some("SET")),
+            msg(42_000, Some(43_000), "store", n1, "store", Some("OK")),
+            msg(60_000, Some(62_000), n1, n3, "cast", Some("kv::Replicate")),
+            msg(90_000, Some(91_000), n3, "store", "store", Some("GET")),
+            msg(92_000, Some(93_500), "store", n3, "store", Some("bulk")),
+            msg(150_000, Some(152_000), n2, n1, "call", Some("kv::Get")),
+            msg(153_000, Some(155_000), n1, n2, "reply", Some("kv::Value")),
+            msg(400_000, None, n1, n2, "call", Some("kv::Get")),
+            msg(
+                1_200_000,
+                Some(1_202_000),
+                n3,
+                "store",
+                "store",
+                Some("GET"),
+            ),
+            msg(
+                1_203_000,
+                Some(1_204_500),
+                "store",
+                n3,
+                "store",
+                Some("bulk"),
+            ),
+        ],
+        bands: vec![FaultBand {
+            kind: FaultKind::Kill,
+            label: "kill n2".into(),
+            nodes: vec![n2.to_string()],
+            start_us: 300_000,
+            end_us: None,
+        }],
+        marks: vec![
+            mark(5_000, "FLUSHDB", Some("store")),
+            mark(38_000, "PUT /kv/a = 1", Some("n1")),
+            mark(45_000, "GET /kv/a → 200 \"1\"", Some("n1")),
+            mark(52_000, "GET /kv/b → 404", Some("n1")),
+            mark(140_000, "GET /kv/a → 200 \"1\"", Some("n2")),
+            mark(350_000, "restart n2", None),
+            mark(420_000, "GET /kv/a → connection refused", Some("n2")),
+            mark(1_480_000, "GET /kv/a → 200 \"1\" after 1.2 s", Some("n3")),
+        ],
+    }
+}
+
+/// Five stages, one per status; the failed one has a full timeline, the
+/// inconclusive one a timeline with the grader's store.
+pub fn sample_report() -> RunReport {
     let nodes = vec![
         "n1@127.0.0.1".to_string(),
         "n2@127.0.0.1".to_string(),
@@ -161,6 +224,7 @@ pub(crate) fn sample_report() -> RunReport {
     s3.error = Some("could not bind the proxy port".into());
     let mut s4 = stage(4, "Restart", StageStatus::Inconclusive);
     s4.error = Some("n2 never came up".into());
+    s4.timeline = store_timeline(&nodes);
     let s5 = stage(5, "Heal", StageStatus::Skipped);
 
     RunReport {

@@ -1,16 +1,19 @@
 //! `timeline.html`: one self-contained page a student opens after a run.
 //!
 //! Everything is inline (CSS, JS, SVG): the page works from a `file://` URL,
-//! offline, and can be attached to a CI run as a single artefact. Every
-//! string from the run is escaped, because node and type names come from
-//! student code.
+//! offline, and can be attached to a CI run as a single artefact. The CSS
+//! and the script live in `timeline.css` and `timeline.js` next to this
+//! file and are inlined at build time. Every string from the run is
+//! escaped, because node and type names come from student code.
 //!
-//! Each stage gets its checks and an SVG timeline: a lane per node, messages
-//! as arrows from (sent, sender) to (received, receiver) coloured by kind,
-//! fault bands over the lanes they affect, and marks as dashed vertical
-//! lines. The SVG is drawn in full by this module, so it reads without JS;
-//! the small script only adds zoom (drag across the plot, or the buttons)
-//! and hiding message kinds.
+//! Each stage gets its checks and an SVG timeline: a lane per node, and
+//! below them a lane per service the grader runs (the store); messages as
+//! arrows from (sent, sender) to (received, receiver) coloured by kind;
+//! fault bands over the lanes they affect; marks of the whole stage as
+//! dashed vertical lines, marks of one lane as dots on it. The SVG is drawn
+//! in full by this module, so it reads without JS; the small script adds
+//! zoom (drag across the plot, or the buttons), hiding message kinds, and
+//! lays labels out again with their measured widths.
 
 use super::model::{
     CheckKind, FaultBand, FaultKind, Mark, RunReport, StageReport, StageStatus, Timeline,
@@ -227,55 +230,107 @@ const X0: f64 = 150.0;
 const X1: f64 = W - 18.0;
 const AXIS_H: f64 = 26.0;
 const LANE_H: f64 = 34.0;
+/// Space between the node lanes and the service lanes under them, so a
+/// service never reads as one more node.
+const SERVICE_GAP: f64 = 14.0;
 const MARK_ROW_H: f64 = 13.0;
 const MARK_ROWS: usize = 4;
 const LABEL_CHARS: usize = 22;
+/// Baselines of the two label rows inside a lane, from its top: above and
+/// below the lane's line, where arrows start and end.
+const LANE_LABEL_ROWS: [f64; 2] = [11.0, LANE_H - 4.0];
+/// Longest label text drawn, per label kind (the tooltip has all of it).
+const BAND_CHARS: usize = 48;
+const MARK_CHARS: usize = 40;
+const LANE_MARK_CHARS: usize = 32;
 
-/// Lanes: the timeline's nodes, then any node a message or band names that
-/// the list missed (so nothing is silently left off the picture).
+/// Lanes: node lanes, then service lanes below a gap. A name that a
+/// message, band or lane mark uses but the lists missed gets a lane too, so
+/// nothing is silently left off the picture.
 struct Lanes {
     names: Vec<String>,
+    /// Index of the first service lane (`names.len()` when there is none).
+    first_service: usize,
 }
 
 impl Lanes {
     fn new(tl: &Timeline) -> Lanes {
-        let mut lanes = Lanes {
-            names: tl.nodes.clone(),
-        };
-        let extra = tl
-            .messages
+        let mut all: Vec<String> = Vec::new();
+        let named = tl
+            .nodes
             .iter()
-            .flat_map(|m| [&m.from, &m.to])
-            .chain(tl.bands.iter().flat_map(|b| b.nodes.iter()));
-        for n in extra {
-            if lanes.index(n).is_none() {
-                lanes.names.push(n.clone());
+            .chain(&tl.services)
+            .chain(tl.messages.iter().flat_map(|m| [&m.from, &m.to]))
+            .chain(tl.bands.iter().flat_map(|b| b.nodes.iter()))
+            .chain(tl.marks.iter().filter_map(|m| m.lane.as_ref()));
+        for n in named {
+            if find_lane(&all, n).is_none() {
+                all.push(n.clone());
             }
         }
-        lanes
+        let (services, mut names): (Vec<String>, Vec<String>) = all
+            .into_iter()
+            .partition(|n| find_lane(&tl.services, n).is_some());
+        let first_service = names.len();
+        names.extend(services);
+        Lanes {
+            names,
+            first_service,
+        }
     }
 
-    /// Lane of `name`: exact match, else the unique lane with the same short
-    /// name (`n1` for `n1@127.0.0.1`).
     fn index(&self, name: &str) -> Option<usize> {
-        if let Some(i) = self.names.iter().position(|n| n == name) {
-            return Some(i);
-        }
-        let short = |s: &str| s.split('@').next().unwrap_or(s).to_string();
-        let want = short(name);
-        let mut it = self
-            .names
-            .iter()
-            .enumerate()
-            .filter(|(_, n)| short(n) == want);
-        match (it.next(), it.next()) {
-            (Some((i, _)), None) => Some(i),
-            _ => None,
-        }
+        find_lane(&self.names, name)
     }
 
-    fn center(i: usize) -> f64 {
-        AXIS_H + LANE_H * i as f64 + LANE_H / 2.0
+    fn is_service(&self, i: usize) -> bool {
+        i >= self.first_service
+    }
+
+    fn top(&self, i: usize) -> f64 {
+        let gap = if self.is_service(i) { SERVICE_GAP } else { 0.0 };
+        AXIS_H + LANE_H * i as f64 + gap
+    }
+
+    fn center(&self, i: usize) -> f64 {
+        self.top(i) + LANE_H / 2.0
+    }
+
+    fn bottom(&self) -> f64 {
+        match self.names.len() {
+            0 => AXIS_H,
+            n => self.top(n - 1) + LANE_H,
+        }
+    }
+}
+
+/// Lane of `name` among `names`: exact match, else the unique lane with the
+/// same short name (`n1` for `n1@127.0.0.1`).
+fn find_lane(names: &[String], name: &str) -> Option<usize> {
+    if let Some(i) = names.iter().position(|n| n == name) {
+        return Some(i);
+    }
+    let want = short_name(name);
+    let mut it = names
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| short_name(n) == want);
+    match (it.next(), it.next()) {
+        (Some((i, _)), None) => Some(i),
+        _ => None,
+    }
+}
+
+fn short_name(s: &str) -> &str {
+    s.split('@').next().unwrap_or(s)
+}
+
+/// What the grader runs behind a service lane, for its label: students
+/// should see at a glance that `store` is Redis, not a node of theirs.
+fn service_kind(name: &str) -> &'static str {
+    match short_name(name) {
+        "store" => "redis",
+        _ => "service",
     }
 }
 
@@ -285,7 +340,7 @@ struct Kinds {
     names: Vec<String>,
 }
 
-const KNOWN_KINDS: [(&str, &str); 11] = [
+const KNOWN_KINDS: [(&str, &str); 12] = [
     ("send", "#4e79a7"),
     ("cast", "#59a14f"),
     ("call", "#f28e2b"),
@@ -296,6 +351,7 @@ const KNOWN_KINDS: [(&str, &str); 11] = [
     ("link", "#d37295"),
     ("unlink", "#a39b96"),
     ("exit", "#8c1c13"),
+    ("store", "#b8860b"),
     ("peers", "#8a8a8a"),
 ];
 
@@ -363,6 +419,198 @@ impl Scale {
     }
 }
 
+// ---------------------------------------------------------------------------
+// Label layout. The script (timeline.js, `relabel`) runs the same rules with
+// measured text widths whenever the view changes; this copy makes the page
+// read well before (or without) it.
+
+/// How a label sits against the time it annotates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fit {
+    /// An instant: text to its right, or to its left where the right would
+    /// run past the plot.
+    Point,
+    /// A span starting at the anchor: text at its start, pulled left to stay
+    /// inside the plot.
+    Span,
+}
+
+/// A label to lay out: its anchor's x, its text's width and how it fits.
+#[derive(Clone, Copy, Debug)]
+struct Label {
+    x: f64,
+    width: f64,
+    fit: Fit,
+}
+
+/// Where a label went: its row and the x its text is anchored at (the end
+/// of the text when `end`, for a label flipped left of its point).
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Placed {
+    row: usize,
+    x: f64,
+    end: bool,
+}
+
+/// From an anchor to its text, and between two labels in a row.
+const LABEL_DX: f64 = 4.0;
+const LABEL_GAP: f64 = 6.0;
+/// A character at the labels' 10px font, on the generous side so that
+/// estimated labels rather leave a gap than overlap.
+const CHAR_W: f64 = 6.2;
+
+fn label_width(text: &str) -> f64 {
+    CHAR_W * text.chars().count() as f64
+}
+
+/// Lays `labels` out in `rows` rows, greedily from the left: no two overlap
+/// and none leaves the plot. A label with no room left is hidden; its mark
+/// still carries the text in a tooltip.
+fn place_labels(labels: &[Label], rows: usize) -> Vec<Option<Placed>> {
+    let (lo, hi) = (X0 + 2.0, X1 - 2.0);
+    let extents: Vec<(f64, f64, Placed)> = labels
+        .iter()
+        .map(|l| {
+            let at = |x: f64, end: bool| Placed { row: 0, x, end };
+            match l.fit {
+                Fit::Span => {
+                    let s = (l.x.max(lo) + LABEL_DX).min(hi - l.width).max(lo);
+                    (s, s + l.width, at(s, false))
+                }
+                Fit::Point if l.x + LABEL_DX + l.width <= hi => {
+                    let s = l.x + LABEL_DX;
+                    (s, s + l.width, at(s, false))
+                }
+                Fit::Point => {
+                    let e = (l.x - LABEL_DX).max(lo + l.width);
+                    (e - l.width, e, at(e, true))
+                }
+            }
+        })
+        .collect();
+    let mut order: Vec<usize> = (0..labels.len()).collect();
+    order.sort_by(|&a, &b| extents[a].0.total_cmp(&extents[b].0));
+    let mut ends = vec![f64::NEG_INFINITY; rows];
+    let mut placed = vec![None; labels.len()];
+    for i in order {
+        let (start, end, p) = extents[i];
+        if let Some(row) = (0..rows).find(|&r| ends[r] + LABEL_GAP <= start) {
+            ends[row] = end;
+            placed[i] = Some(Placed { row, ..p });
+        }
+    }
+    placed
+}
+
+/// One label's `<text>`, with what the script needs to lay it out again:
+/// its group (labels that share rows), the rows' baselines and its times.
+struct LabelText<'a> {
+    class: &'a str,
+    group: &'a str,
+    rows: &'a [f64],
+    at_us: u64,
+    /// End of the span, for a [`Fit::Span`] label.
+    until_us: Option<u64>,
+    anchor_x: f64,
+    /// Tooltip and text, both already escaped.
+    title: &'a str,
+    text: &'a str,
+    /// Whether the element before it is a mark line that should reach down
+    /// to the label's row.
+    tail: bool,
+}
+
+fn label_text(out: &mut String, l: &LabelText, placed: Option<Placed>) {
+    let (x, y) = match placed {
+        Some(p) => (p.x, l.rows[p.row]),
+        None => (l.anchor_x + LABEL_DX, l.rows[0]),
+    };
+    let _ = write!(out, "<text class=\"{}\" x=\"{x:.1}\" y=\"{y}\"", l.class);
+    if placed.is_some_and(|p| p.end) {
+        out.push_str(" text-anchor=\"end\"");
+    }
+    if placed.is_none() {
+        out.push_str(" visibility=\"hidden\"");
+    }
+    let _ = write!(out, " data-a=\"{}\"", l.at_us);
+    match l.until_us {
+        Some(b) => {
+            let _ = write!(out, " data-b=\"{b}\" data-fit=\"span\"");
+        }
+        None => out.push_str(" data-fit=\"pt\""),
+    }
+    let rows: Vec<String> = l.rows.iter().map(|y| y.to_string()).collect();
+    let _ = write!(
+        out,
+        " data-g=\"{}\" data-ys=\"{}\"{}><title>{}</title>{}</text>",
+        l.group,
+        rows.join(" "),
+        if l.tail { " data-tail=\"\"" } else { "" },
+        l.title,
+        l.text
+    );
+}
+
+/// The lane a mark belongs on, if it names one the timeline has.
+fn mark_lane(m: &Mark, lanes: &Lanes) -> Option<usize> {
+    m.lane.as_deref().and_then(|l| lanes.index(l))
+}
+
+/// Baselines of the label rows inside lane `i`.
+fn lane_rows(lanes: &Lanes, i: usize) -> [f64; 2] {
+    LANE_LABEL_ROWS.map(|dy| lanes.top(i) + dy)
+}
+
+/// Lays out the labels that sit inside lanes, lane by lane: fault bands'
+/// (on the first lane they cover) and lane marks'. Returns the placements
+/// by band index and by mark index.
+fn place_lane_labels(
+    tl: &Timeline,
+    lanes: &Lanes,
+    sc: &Scale,
+) -> (Vec<Option<Placed>>, Vec<Option<Placed>>) {
+    enum Owner {
+        Band(usize),
+        Mark(usize),
+    }
+    let mut per_lane: Vec<Vec<(Owner, Label)>> = (0..lanes.names.len()).map(|_| vec![]).collect();
+    for (i, b) in tl.bands.iter().enumerate() {
+        let lane = band_spans(b, lanes)[0].0;
+        let width = label_width(&truncate(&b.label, BAND_CHARS));
+        let label = Label {
+            x: sc.x(b.start_us),
+            width,
+            fit: Fit::Span,
+        };
+        per_lane[lane].push((Owner::Band(i), label));
+    }
+    for (i, m) in tl.marks.iter().enumerate() {
+        if let Some(lane) = mark_lane(m, lanes) {
+            let label = Label {
+                x: sc.x(m.at_us),
+                width: label_width(&truncate(&m.label, LANE_MARK_CHARS)),
+                fit: Fit::Point,
+            };
+            per_lane[lane].push((Owner::Mark(i), label));
+        }
+    }
+    let mut bands = vec![None; tl.bands.len()];
+    let mut marks = vec![None; tl.marks.len()];
+    for items in per_lane {
+        let labels: Vec<Label> = items.iter().map(|(_, l)| *l).collect();
+        for ((owner, _), p) in items
+            .iter()
+            .zip(place_labels(&labels, LANE_LABEL_ROWS.len()))
+        {
+            match owner {
+                Owner::Band(i) => bands[*i] = p,
+                Owner::Mark(i) => marks[*i] = p,
+            }
+        }
+    }
+    (bands, marks)
+}
+
 fn timeline(out: &mut String, idx: usize, s: &StageReport, kinds: &Kinds) {
     let tl = &s.timeline;
     let lanes = Lanes::new(tl);
@@ -389,19 +637,34 @@ fn timeline(out: &mut String, idx: usize, s: &StageReport, kinds: &Kinds) {
         return;
     }
 
-    legend(out, &id, tl, &present, kinds);
+    legend(out, &id, tl, &lanes, &present, kinds);
 
     let end_us = time_end(s);
     let sc = Scale { end_us };
-    let lanes_bottom = AXIS_H + LANE_H * lanes.names.len() as f64;
-    let mark_rows = mark_rows(&tl.marks, &sc);
-    let used_rows = mark_rows.iter().map(|r| r + 1).max().unwrap_or(0);
-    let height = lanes_bottom
-        + if used_rows > 0 {
-            6.0 + MARK_ROW_H * used_rows as f64
-        } else {
-            6.0
-        };
+    let lanes_bottom = lanes.bottom();
+    let (band_labels, mut mark_labels) = place_lane_labels(tl, &lanes, &sc);
+    // Marks of the whole stage: labels in rows under the lanes.
+    let stage_marks: Vec<usize> = (0..tl.marks.len())
+        .filter(|&i| mark_lane(&tl.marks[i], &lanes).is_none())
+        .collect();
+    let labels: Vec<Label> = stage_marks
+        .iter()
+        .map(|&i| Label {
+            x: sc.x(tl.marks[i].at_us),
+            width: label_width(&truncate(&tl.marks[i].label, MARK_CHARS)),
+            fit: Fit::Point,
+        })
+        .collect();
+    for (&i, p) in stage_marks.iter().zip(place_labels(&labels, MARK_ROWS)) {
+        mark_labels[i] = p;
+    }
+    let used_rows = stage_marks
+        .iter()
+        .filter_map(|&i| mark_labels[i])
+        .map(|p| p.row + 1)
+        .max()
+        .unwrap_or(0);
+    let height = lanes_bottom + 6.0 + MARK_ROW_H * used_rows as f64;
 
     let _ = writeln!(
         out,
@@ -425,22 +688,7 @@ fn timeline(out: &mut String, idx: usize, s: &StageReport, kinds: &Kinds) {
     }
     out.push_str("</defs>\n");
 
-    // Lanes.
-    out.push_str("<g class=\"lanes\">");
-    for (i, name) in lanes.names.iter().enumerate() {
-        let top = AXIS_H + LANE_H * i as f64;
-        let y = Lanes::center(i);
-        let _ = write!(
-            out,
-            "<rect class=\"lane{}\" x=\"0\" y=\"{top}\" width=\"{W}\" height=\"{LANE_H}\"/><line class=\"axis-lane\" x1=\"{X0}\" y1=\"{y}\" x2=\"{X1}\" y2=\"{y}\"/><text class=\"ln\" x=\"{}\" y=\"{}\"><title>{}</title>{}</text>",
-            if i % 2 == 1 { " odd" } else { "" },
-            X0 - 8.0,
-            y + 4.0,
-            esc(name),
-            esc(&truncate(name, LABEL_CHARS))
-        );
-    }
-    out.push_str("</g>\n");
+    lanes_group(out, &lanes);
 
     // Axis ticks (the script redraws them on zoom).
     out.push_str("<g class=\"ax\">");
@@ -460,9 +708,10 @@ fn timeline(out: &mut String, idx: usize, s: &StageReport, kinds: &Kinds) {
     out.push_str("</g>\n");
 
     let _ = writeln!(out, "<g clip-path=\"url(#{id}-c)\">");
-    bands(out, tl, &lanes, &sc);
+    let band_texts = bands(out, tl, &lanes, &sc, &band_labels);
     messages(out, &id, tl, &lanes, &sc, kinds);
-    marks(out, tl, &sc, lanes_bottom, &mark_rows);
+    out.push_str(&band_texts);
+    marks(out, tl, &lanes, &sc, used_rows, &mark_labels);
     out.push_str("</g>\n");
     let _ = writeln!(
         out,
@@ -470,6 +719,53 @@ fn timeline(out: &mut String, idx: usize, s: &StageReport, kinds: &Kinds) {
         lanes_bottom - AXIS_H
     );
     out.push_str("</svg>\n</div>\n");
+}
+
+fn lanes_group(out: &mut String, lanes: &Lanes) {
+    out.push_str("<g class=\"lanes\">");
+    for (i, name) in lanes.names.iter().enumerate() {
+        let top = lanes.top(i);
+        let y = lanes.center(i);
+        let svc = lanes.is_service(i);
+        let class = if svc {
+            " svc"
+        } else if i % 2 == 1 {
+            " odd"
+        } else {
+            ""
+        };
+        if i == lanes.first_service {
+            let y = top - SERVICE_GAP / 2.0;
+            let _ = write!(
+                out,
+                "<line class=\"svc-sep\" x1=\"0\" y1=\"{y}\" x2=\"{W}\" y2=\"{y}\"/>"
+            );
+        }
+        let _ = write!(
+            out,
+            "<rect class=\"lane{class}\" x=\"0\" y=\"{top}\" width=\"{W}\" height=\"{LANE_H}\"/><line class=\"axis-lane{}\" x1=\"{X0}\" y1=\"{y}\" x2=\"{X1}\" y2=\"{y}\"/>",
+            if svc { " svc" } else { "" }
+        );
+        let x = X0 - 8.0;
+        let y = y + 4.0;
+        if svc {
+            let kind = service_kind(name);
+            let _ = write!(
+                out,
+                "<text class=\"ln svc\" x=\"{x}\" y=\"{y}\"><title>{}: a service the grader runs ({kind}), not a node</title>{} <tspan class=\"sk\">({kind})</tspan></text>",
+                esc(name),
+                esc(&truncate(name, LABEL_CHARS.saturating_sub(kind.len() + 3)))
+            );
+        } else {
+            let _ = write!(
+                out,
+                "<text class=\"ln\" x=\"{x}\" y=\"{y}\"><title>{}</title>{}</text>",
+                esc(name),
+                esc(&truncate(name, LABEL_CHARS))
+            );
+        }
+    }
+    out.push_str("</g>\n");
 }
 
 /// The end of the time axis: the stage's duration, or later if something
@@ -491,7 +787,14 @@ fn time_end(s: &StageReport) -> u64 {
     s.duration_ms.saturating_mul(1000).max(latest).max(1000)
 }
 
-fn legend(out: &mut String, id: &str, tl: &Timeline, present: &[(usize, usize)], kinds: &Kinds) {
+fn legend(
+    out: &mut String,
+    id: &str,
+    tl: &Timeline,
+    lanes: &Lanes,
+    present: &[(usize, usize)],
+    kinds: &Kinds,
+) {
     let _ = write!(out, "<div class=\"tl-bar\" data-for=\"{id}\">");
     out.push_str("<span class=\"zoom\"><button type=\"button\" data-z=\"in\" title=\"zoom in\">+</button><button type=\"button\" data-z=\"out\" title=\"zoom out\">−</button><button type=\"button\" data-z=\"left\" title=\"earlier\">◀</button><button type=\"button\" data-z=\"right\" title=\"later\">▶</button><button type=\"button\" data-z=\"reset\" title=\"whole stage\">reset</button></span>");
     let _ = write!(
@@ -525,42 +828,62 @@ fn legend(out: &mut String, id: &str, tl: &Timeline, present: &[(usize, usize)],
             "<span class=\"lg\"><i class=\"sw f-{c}\"></i>{c}</span>"
         );
     }
-    if !tl.marks.is_empty() {
+    let (on_lanes, of_stage): (Vec<&Mark>, Vec<&Mark>) =
+        tl.marks.iter().partition(|m| mark_lane(m, lanes).is_some());
+    if !of_stage.is_empty() {
         out.push_str("<span class=\"lg\"><i class=\"sw mk-sw\"></i>mark</span>");
+    }
+    if !on_lanes.is_empty() {
+        out.push_str("<span class=\"lg\"><i class=\"sw lm-sw\"></i>event on a lane</span>");
     }
     out.push_str("</span></div>\n");
 }
 
-fn bands(out: &mut String, tl: &Timeline, lanes: &Lanes, sc: &Scale) {
+/// The runs of lanes band `b` covers, as (first, last) lane indices. A
+/// partition is about the links between its groups: one span over every
+/// lane it names. Other faults sit on their nodes' lanes only.
+fn band_spans(b: &FaultBand, lanes: &Lanes) -> Vec<(usize, usize)> {
+    let mut rows: Vec<usize> = b.nodes.iter().filter_map(|n| lanes.index(n)).collect();
+    rows.sort_unstable();
+    rows.dedup();
+    if rows.is_empty() {
+        rows = (0..lanes.names.len()).collect();
+    }
+    if b.kind == FaultKind::Partition {
+        return vec![(rows[0], rows[rows.len() - 1])];
+    }
+    let mut spans: Vec<(usize, usize)> = Vec::new();
+    for r in rows {
+        match spans.last_mut() {
+            // Not across the gap above the service lanes.
+            Some((_, hi)) if *hi + 1 == r && lanes.is_service(*hi) == lanes.is_service(r) => {
+                *hi = r;
+            }
+            _ => spans.push((r, r)),
+        }
+    }
+    spans
+}
+
+/// Draws the bands; returns their labels, to be drawn over the messages.
+fn bands(
+    out: &mut String,
+    tl: &Timeline,
+    lanes: &Lanes,
+    sc: &Scale,
+    labels: &[Option<Placed>],
+) -> String {
+    let mut texts = String::from("<g class=\"band-labels\">");
     out.push_str("<g class=\"bands\">");
-    for (n, b) in tl.bands.iter().enumerate() {
+    for (b, placed) in tl.bands.iter().zip(labels) {
         let end = b.end_us.unwrap_or(sc.end_us).max(b.start_us);
         let (x1, x2) = (sc.x(b.start_us), sc.x(end));
         let title = band_title(b);
-        let mut rows: Vec<usize> = b.nodes.iter().filter_map(|n| lanes.index(n)).collect();
-        rows.sort_unstable();
-        rows.dedup();
-        if rows.is_empty() {
-            rows = (0..lanes.names.len()).collect();
-        }
-        // A partition is about the links between its groups: one band over
-        // every lane it names. Other faults sit on their nodes' lanes only.
-        let spans: Vec<(usize, usize)> = if b.kind == FaultKind::Partition {
-            vec![(rows[0], rows[rows.len() - 1])]
-        } else {
-            let mut spans: Vec<(usize, usize)> = Vec::new();
-            for r in rows {
-                match spans.last_mut() {
-                    Some((_, hi)) if *hi + 1 == r => *hi = r,
-                    _ => spans.push((r, r)),
-                }
-            }
-            spans
-        };
+        let spans = band_spans(b, lanes);
         let c = fault_class(b.kind);
         for (lo, hi) in &spans {
-            let y = AXIS_H + LANE_H * *lo as f64 + 1.0;
-            let h = LANE_H * (hi - lo + 1) as f64 - 2.0;
+            let y = lanes.top(*lo) + 1.0;
+            let h = lanes.top(*hi) + LANE_H - lanes.top(*lo) - 2.0;
             let _ = write!(
                 out,
                 "<rect class=\"band f-{c}\" x=\"{x1:.1}\" y=\"{y}\" width=\"{:.1}\" height=\"{h}\" data-a=\"{}\" data-b=\"{end}\"><title>{title}</title></rect>",
@@ -568,17 +891,26 @@ fn bands(out: &mut String, tl: &Timeline, lanes: &Lanes, sc: &Scale) {
                 b.start_us
             );
         }
-        let top = AXIS_H + LANE_H * spans[0].0 as f64;
-        let _ = write!(
-            out,
-            "<text class=\"bl\" x=\"{:.1}\" y=\"{}\" data-a=\"{}\" data-dx=\"3\"><title>{title}</title>{}</text>",
-            x1 + 3.0,
-            top + 10.0 + 11.0 * (n % 2) as f64,
-            b.start_us,
-            esc(&truncate(&b.label, 48))
+        let lane = spans[0].0;
+        label_text(
+            &mut texts,
+            &LabelText {
+                class: "bl",
+                group: &format!("L{lane}"),
+                rows: &lane_rows(lanes, lane),
+                at_us: b.start_us,
+                until_us: Some(end),
+                anchor_x: x1,
+                title: &title,
+                text: &esc(&truncate(&b.label, BAND_CHARS)),
+                tail: false,
+            },
+            *placed,
         );
     }
     out.push_str("</g>\n");
+    texts.push_str("</g>\n");
+    texts
 }
 
 fn band_title(b: &FaultBand) -> String {
@@ -602,9 +934,15 @@ fn messages(out: &mut String, id: &str, tl: &Timeline, lanes: &Lanes, sc: &Scale
             continue;
         };
         let k = kinds.index(&m.kind);
-        let (y1, y2) = (Lanes::center(fi), Lanes::center(ti));
+        let (y1, y2) = (lanes.center(fi), lanes.center(ti));
         let x1 = sc.x(m.sent_us);
-        let title = message_title(m);
+        // Both directions of a store round trip share a kind; say which one.
+        let role = match (lanes.is_service(fi), lanes.is_service(ti)) {
+            (false, true) => Some("request"),
+            (true, false) => Some("reply"),
+            _ => None,
+        };
+        let title = message_title(m, role);
         match m.received_us {
             Some(r) => {
                 let _ = write!(
@@ -629,8 +967,11 @@ fn messages(out: &mut String, id: &str, tl: &Timeline, lanes: &Lanes, sc: &Scale
     out.push_str("</g>\n");
 }
 
-fn message_title(m: &TimelineMessage) -> String {
+fn message_title(m: &TimelineMessage, role: Option<&str>) -> String {
     let mut t = esc(&m.kind);
+    if let Some(role) = role {
+        let _ = write!(t, " {role}");
+    }
     if let Some(ty) = &m.type_name {
         let _ = write!(t, " {}", esc(ty));
     }
@@ -656,43 +997,87 @@ fn message_title(m: &TimelineMessage) -> String {
     t
 }
 
-/// Label rows for marks, greedily, so labels close in time do not overlap.
-fn mark_rows(marks: &[Mark], sc: &Scale) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..marks.len()).collect();
-    order.sort_by_key(|&i| marks[i].at_us);
-    let mut row_end = [f64::NEG_INFINITY; MARK_ROWS];
-    let mut rows = vec![0; marks.len()];
-    for i in order {
-        let x = sc.x(marks[i].at_us);
-        let width = 6.0 * truncate(&marks[i].label, 40).chars().count() as f64 + 10.0;
-        let row = (0..MARK_ROWS)
-            .find(|&r| row_end[r] <= x)
-            .unwrap_or_else(|| {
-                (0..MARK_ROWS)
-                    .min_by(|&a, &b| row_end[a].total_cmp(&row_end[b]))
-                    .unwrap_or(0)
-            });
-        row_end[row] = x + width;
-        rows[i] = row;
-    }
-    rows
-}
-
-fn marks(out: &mut String, tl: &Timeline, sc: &Scale, lanes_bottom: f64, rows: &[usize]) {
+/// Marks of the whole stage as dashed lines over every lane, their labels in
+/// rows under the lanes; lane marks as dots on their lane, labelled inside it.
+fn marks(
+    out: &mut String,
+    tl: &Timeline,
+    lanes: &Lanes,
+    sc: &Scale,
+    used_rows: usize,
+    labels: &[Option<Placed>],
+) {
+    let bottom = lanes.bottom();
+    let stage_rows: Vec<f64> = (0..used_rows.max(1))
+        .map(|r| bottom + MARK_ROW_H * (r as f64 + 1.0))
+        .collect();
     out.push_str("<g class=\"marks\">");
-    for (m, row) in tl.marks.iter().zip(rows) {
+    for (m, placed) in tl.marks.iter().zip(labels) {
         let x = sc.x(m.at_us);
-        let title = format!("{} at {}", esc(&m.label), fmt_us(m.at_us));
-        let _ = write!(
-            out,
-            "<line class=\"mk\" x1=\"{x:.1}\" y1=\"{AXIS_H}\" x2=\"{x:.1}\" y2=\"{}\" data-a=\"{}\"><title>{title}</title></line><text class=\"ml\" x=\"{:.1}\" y=\"{}\" data-a=\"{}\" data-dx=\"2\"><title>{title}</title>{}</text>",
-            lanes_bottom + MARK_ROW_H * (*row as f64) + 4.0,
-            m.at_us,
-            x + 2.0,
-            lanes_bottom + MARK_ROW_H * (*row as f64 + 1.0),
-            m.at_us,
-            esc(&truncate(&m.label, 40))
-        );
+        let lane = mark_lane(m, lanes);
+        let chars = if lane.is_some() {
+            LANE_MARK_CHARS
+        } else {
+            MARK_CHARS
+        };
+        let text = esc(&truncate(&m.label, chars));
+        match lane {
+            None => {
+                let title = format!("{} at {}", esc(&m.label), fmt_us(m.at_us));
+                // Down to just above its label's row (the script keeps it so).
+                let row = placed.map_or(0, |p| p.row);
+                let _ = write!(
+                    out,
+                    "<line class=\"mk\" x1=\"{x:.1}\" y1=\"{AXIS_H}\" x2=\"{x:.1}\" y2=\"{}\" data-a=\"{}\"><title>{title}</title></line>",
+                    stage_rows[row] - MARK_ROW_H + 4.0,
+                    m.at_us
+                );
+                label_text(
+                    out,
+                    &LabelText {
+                        class: "ml",
+                        group: "M",
+                        rows: &stage_rows,
+                        at_us: m.at_us,
+                        until_us: None,
+                        anchor_x: x,
+                        title: &title,
+                        text: &text,
+                        tail: true,
+                    },
+                    *placed,
+                );
+            }
+            Some(lane) => {
+                let title = format!(
+                    "{}\non {} at {}",
+                    esc(&m.label),
+                    esc(&lanes.names[lane]),
+                    fmt_us(m.at_us)
+                );
+                let _ = write!(
+                    out,
+                    "<circle class=\"lm\" cx=\"{x:.1}\" cy=\"{}\" r=\"3.5\" data-a=\"{}\" data-lane=\"{lane}\"><title>{title}</title></circle>",
+                    lanes.center(lane),
+                    m.at_us
+                );
+                label_text(
+                    out,
+                    &LabelText {
+                        class: "lml",
+                        group: &format!("L{lane}"),
+                        rows: &lane_rows(lanes, lane),
+                        at_us: m.at_us,
+                        until_us: None,
+                        anchor_x: x,
+                        title: &title,
+                        text: &text,
+                        tail: false,
+                    },
+                    *placed,
+                );
+            }
+        }
     }
     out.push_str("</g>\n");
 }
@@ -803,141 +1188,11 @@ fn tick_label(t: u64, step: u64) -> String {
 }
 
 // ---------------------------------------------------------------------------
-// Inline assets
+// Inline assets: separate files so they can be read and linted as CSS and
+// JS, still inlined so the page stays one self-contained file.
 
-const CSS: &str = r#"
-:root{--fg:#1d232b;--dim:#6b7480;--line:#dde1e6;--bg:#fff;--soft:#f5f7f9;
---pass:#1a7f37;--fail:#cf222e;--inc:#9a6700;--gerr:#8250df;--skip:#6e7781}
-*{box-sizing:border-box}
-body{margin:0;color:var(--fg);background:var(--bg);font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
-code,pre{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,"Liberation Mono",monospace;font-size:12.5px}
-header,nav,main,footer{max-width:1140px;margin:0 auto;padding:0 20px}
-header{padding-top:20px}
-.head{display:flex;align-items:baseline;justify-content:space-between;gap:16px}
-h1{font-size:22px;margin:0}
-.score{font-size:30px;font-weight:700}.score span{font-size:18px;color:var(--dim);font-weight:400}
-.score.full{color:var(--pass)}.score.zero{color:var(--fail)}.score.some{color:var(--inc)}
-.meta{display:flex;flex-wrap:wrap;gap:4px 22px;margin:8px 0}
-.meta div{display:flex;gap:6px}.meta dt{color:var(--dim)}.meta dd{margin:0;font-weight:600}
-.replay{display:flex;align-items:center;gap:8px;background:var(--soft);border:1px solid var(--line);border-radius:6px;padding:6px 8px;margin:8px 0 4px}
-.replay span{color:var(--dim)}.replay code{flex:1;overflow-x:auto;white-space:nowrap}
-button{font:inherit;font-size:12px;border:1px solid var(--line);background:#fff;border-radius:4px;padding:1px 8px;cursor:pointer}
-button:hover{background:var(--soft)}
-table{border-collapse:collapse;width:100%}
-th{text-align:left;font-weight:600;color:var(--dim);font-size:12px}
-th,td{padding:4px 8px;border-bottom:1px solid var(--line);vertical-align:top}
-.num{text-align:right;white-space:nowrap}
-.summary{margin:14px auto}.summary a{color:inherit;text-decoration:none}.summary a:hover{text-decoration:underline}
-.badge{display:inline-block;font-size:11px;font-weight:600;text-transform:uppercase;letter-spacing:.03em;color:#fff;border-radius:10px;padding:1px 8px;vertical-align:middle}
-.badge.passed{background:var(--pass)}.badge.failed{background:var(--fail)}.badge.inconclusive{background:var(--inc)}.badge.grader_error{background:var(--gerr)}.badge.skipped{background:var(--skip)}
-.stage{border-top:2px solid var(--line);padding:10px 0 18px}
-h2{font-size:18px;margin:6px 0}h2 .sn{color:var(--dim);font-weight:400}h2 .pts{font-size:13px;color:var(--dim);font-weight:400;margin-left:6px}
-.goal{margin:4px 0 10px}
-.error{background:#fff8e6;border-left:3px solid var(--inc);padding:6px 10px}
-.checks{margin:8px 0}.checks code{white-space:pre-wrap;word-break:break-word}
-.checks .sym{width:1.5em;font-weight:700}.checks .ok .sym{color:var(--pass)}.checks .bad .sym{color:var(--fail)}.checks .bad{background:#fff5f5}
-.ck{font-size:11px;border-radius:3px;padding:0 5px;border:1px solid var(--line)}.ck.safety{color:#0b5cad}.ck.liveness{color:#8a4b00}
-.hint{background:#f0f6ff;border-left:3px solid #0b5cad;padding:6px 10px;margin:8px 0}.hint a{margin-left:6px}
-.dim{color:var(--dim);fill:var(--dim)}
-.tl{margin-top:10px}
-.tl-bar{display:flex;flex-wrap:wrap;align-items:center;gap:4px 12px;font-size:12px;margin-bottom:4px}
-.tl-bar .zoom{display:inline-flex;gap:2px}
-.legend{display:flex;flex-wrap:wrap;gap:2px 12px}
-.legend label,.legend .lg{display:inline-flex;align-items:center;gap:4px;cursor:default}.legend label{cursor:pointer}
-.sw{display:inline-block;width:14px;height:4px;border-radius:1px}
-.sw.lost{background:repeating-linear-gradient(90deg,#888 0 3px,transparent 3px 5px)}
-.sw.mk-sw{width:2px;height:12px;background:#555}
-.legend .sw[class*=" f-"]{height:10px;opacity:.45}
-.tl-svg{display:block;max-width:100%;height:auto;border:1px solid var(--line);border-radius:4px;user-select:none;cursor:crosshair;background:#fff}
-.tl-svg.empty{cursor:default}
-.tl-svg text{font-size:11px;fill:var(--fg)}
-.lanes rect{fill:#fff}.lanes rect.odd{fill:#f7f8fa}
-.axis-lane{stroke:#c9ced4;stroke-width:1}
-.ln{text-anchor:end;font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
-.ax line{stroke:#eceef1;stroke-width:1}.ax text{text-anchor:middle;fill:var(--dim)!important;font-size:10px}
-.m{stroke-width:1.1;opacity:.8;fill:none}.m:hover{stroke-width:3;opacity:1}
-.m.lost{stroke-dasharray:3 2}
-.band{fill-opacity:.16;stroke-opacity:.5;stroke-width:1}
-.bl{font-size:10px!important;fill:#333!important}
-.f-partition{fill:#e15759;stroke:#e15759;background:#e15759}.f-link{fill:#f28e2b;stroke:#f28e2b;background:#f28e2b}
-.f-latency{fill:#d4a72c;stroke:#d4a72c;background:#d4a72c}.f-kill{fill:#333;stroke:#333;background:#333}
-.f-stop{fill:#7b3294;stroke:#7b3294;background:#7b3294}.f-pause{fill:#4e79a7;stroke:#4e79a7;background:#4e79a7}
-.f-crash{fill:#c51b7d;stroke:#c51b7d;background:#c51b7d}.f-join{fill:#59a14f;stroke:#59a14f;background:#59a14f}
-.mk{stroke:#555;stroke-width:1;stroke-dasharray:4 3}
-.ml{font-size:10px!important;fill:#444!important}
-.sel{fill:#0b5cad;fill-opacity:.12;stroke:#0b5cad;stroke-opacity:.5;visibility:hidden}
-footer{color:var(--dim);font-size:12px;padding:16px 20px 30px}
-"#;
-
-const JS: &str = r#"(function(){
-"use strict";
-function nice(r){var raw=Math.max(r/10,1),mag=Math.pow(10,Math.floor(Math.log10(raw))),n=raw/mag;
-  return Math.max(1,Math.round((n<=1?1:n<=2?2:n<=5?5:10)*mag));}
-function trim(s){return s.indexOf(".")<0?s:s.replace(/0+$/,"").replace(/\.$/,"");}
-function label(t,step){if(t===0)return "0";var d,u;
-  if(step>=100000){d=1e6;u="s";}else if(step>=100){d=1e3;u="ms";}else{d=1;u="\u00b5s";}
-  return trim((t/d).toFixed(step/d>=1?0:1))+" "+u;}
-function Timeline(svg){
-  var me=this;this.svg=svg;this.ns=svg.namespaceURI;
-  this.x0=+svg.getAttribute("data-x0");this.x1=+svg.getAttribute("data-x1");
-  this.end=+svg.getAttribute("data-end");this.top=+svg.getAttribute("data-top");
-  this.bottom=+svg.getAttribute("data-bottom");this.t0=0;this.t1=this.end;
-  this.els=Array.prototype.slice.call(svg.querySelectorAll("[data-a]"));
-  this.ax=svg.querySelector(".ax");this.sel=svg.querySelector(".sel");
-  var start=null;
-  svg.addEventListener("mousedown",function(e){
-    if(e.button!==0)return;var x=me.px(e);if(x<me.x0||x>me.x1)return;
-    start=x;me.sel.setAttribute("x",x);me.sel.setAttribute("width",0);
-    me.sel.style.visibility="visible";e.preventDefault();});
-  window.addEventListener("mousemove",function(e){if(start===null)return;
-    var x=Math.min(Math.max(me.px(e),me.x0),me.x1);
-    me.sel.setAttribute("x",Math.min(x,start));me.sel.setAttribute("width",Math.abs(x-start));});
-  window.addEventListener("mouseup",function(e){if(start===null)return;
-    var x=Math.min(Math.max(me.px(e),me.x0),me.x1),a=Math.min(x,start),b=Math.max(x,start);
-    start=null;me.sel.style.visibility="hidden";
-    if(b-a>4)me.zoom(me.t(a),me.t(b));});
-  svg.addEventListener("dblclick",function(){me.zoom(0,me.end);});
-}
-Timeline.prototype.px=function(e){var p=this.svg.createSVGPoint();p.x=e.clientX;p.y=e.clientY;
-  return p.matrixTransform(this.svg.getScreenCTM().inverse()).x;};
-Timeline.prototype.t=function(x){return this.t0+(x-this.x0)/(this.x1-this.x0)*(this.t1-this.t0);};
-Timeline.prototype.x=function(t){return this.x0+(t-this.t0)/(this.t1-this.t0)*(this.x1-this.x0);};
-Timeline.prototype.zoom=function(a,b){
-  var span=Math.max(b-a,20);if(span>=this.end){a=0;span=this.end;}
-  a=Math.min(Math.max(a,0),this.end-span);this.t0=a;this.t1=a+span;this.layout();};
-Timeline.prototype.act=function(z){var c=(this.t0+this.t1)/2,s=this.t1-this.t0;
-  if(z==="in")this.zoom(c-s/4,c+s/4);else if(z==="out")this.zoom(c-s,c+s);
-  else if(z==="left")this.zoom(this.t0-s/2,this.t1-s/2);else if(z==="right")this.zoom(this.t0+s/2,this.t1+s/2);
-  else this.zoom(0,this.end);};
-Timeline.prototype.layout=function(){
-  for(var i=0;i<this.els.length;i++){var el=this.els[i],a=+el.getAttribute("data-a"),
-      bs=el.getAttribute("data-b"),b=bs===null?a:+bs,tag=el.tagName.toLowerCase();
-    if(tag==="line"){el.setAttribute("x1",this.x(a).toFixed(1));el.setAttribute("x2",this.x(b).toFixed(1));}
-    else if(tag==="rect"){var xa=this.x(a);el.setAttribute("x",xa.toFixed(1));el.setAttribute("width",Math.max(1,this.x(b)-xa).toFixed(1));}
-    else if(tag==="text"){el.setAttribute("x",(this.x(a)+(+(el.getAttribute("data-dx")||0))).toFixed(1));}}
-  while(this.ax.firstChild)this.ax.removeChild(this.ax.firstChild);
-  var step=nice(this.t1-this.t0);
-  for(var t=Math.ceil(this.t0/step)*step;t<=this.t1;t+=step){var x=this.x(t).toFixed(1),
-      l=document.createElementNS(this.ns,"line"),tx=document.createElementNS(this.ns,"text");
-    l.setAttribute("x1",x);l.setAttribute("x2",x);l.setAttribute("y1",this.top-4);l.setAttribute("y2",this.bottom);
-    tx.setAttribute("x",x);tx.setAttribute("y",this.top-9);tx.textContent=label(Math.round(t),step);
-    this.ax.appendChild(l);this.ax.appendChild(tx);}};
-var bars=document.querySelectorAll(".tl-bar");
-for(var i=0;i<bars.length;i++)(function(bar){
-  var svg=document.getElementById(bar.getAttribute("data-for"));if(!svg)return;
-  var tl=new Timeline(svg);
-  bar.addEventListener("click",function(e){var z=e.target.getAttribute&&e.target.getAttribute("data-z");if(z)tl.act(z);});
-  bar.addEventListener("change",function(e){var k=e.target.getAttribute("data-k");
-    if(k!==null)svg.classList.toggle("h"+k,!e.target.checked);});
-})(bars[i]);
-var copies=document.querySelectorAll("button.copy");
-for(var j=0;j<copies.length;j++)copies[j].addEventListener("click",function(e){
-  var b=e.target,el=document.getElementById(b.getAttribute("data-for"));if(!el)return;
-  var done=function(){b.textContent="copied";setTimeout(function(){b.textContent="copy";},1500);};
-  if(navigator.clipboard&&navigator.clipboard.writeText){navigator.clipboard.writeText(el.textContent).then(done,function(){});}
-  else{var r=document.createRange();r.selectNodeContents(el);var s=window.getSelection();s.removeAllRanges();s.addRange(r);}});
-})();
-"#;
+const CSS: &str = include_str!("timeline.css");
+const JS: &str = include_str!("timeline.js");
 
 #[cfg(test)]
 mod tests {
@@ -1110,6 +1365,170 @@ mod tests {
         let text = std::fs::read_to_string(&path).expect("reads");
         assert!(text.starts_with("<!DOCTYPE html>"));
         assert!(text.trim_end().ends_with("</html>"));
+    }
+
+    #[test]
+    fn lane_marks_sit_on_their_lane_only() {
+        let report = sample_report();
+        let tl = &report.stages[3].timeline;
+        let lanes = Lanes::new(tl);
+        let html = render(&report);
+        let s4 = section(&html, 4);
+        // One mark of the whole stage across the lanes; the others are dots.
+        assert_eq!(s4.matches("<line class=\"mk\"").count(), 1);
+        let lane_marks = tl.marks.iter().filter(|m| m.lane.is_some()).count();
+        assert_eq!(s4.matches("<circle class=\"lm\"").count(), lane_marks);
+        let dot = element(s4, "<circle class=\"lm\"", "connection refused");
+        let n2 = lanes.index("n2").expect("lane n2");
+        assert_eq!(attr(dot, "cy"), lanes.center(n2));
+        assert_eq!(attr(dot, "data-lane"), n2 as f64);
+        // Its label sits inside that lane, with the whole label in a tooltip.
+        let label = element(s4, "<text class=\"lml\"", "connection refused");
+        let y = attr(label, "y");
+        assert!(
+            lanes.top(n2) < y && y < lanes.top(n2) + LANE_H,
+            "label y {y}"
+        );
+        assert!(label.contains("<title>GET /kv/a → connection refused\non n2@127.0.0.1 at"));
+        let store = lanes.index("store").expect("store lane");
+        let flush = element(s4, "<circle class=\"lm\"", "FLUSHDB");
+        assert_eq!(attr(flush, "cy"), lanes.center(store));
+        // The last mark is near the right edge: its label turns left of it.
+        let last = element(s4, "<text class=\"lml\"", "after 1.2 s");
+        assert!(last.contains("text-anchor=\"end\""));
+        assert!(attr(last, "x") <= X1);
+    }
+
+    #[test]
+    fn service_lanes_are_drawn_apart_below_the_nodes() {
+        let html = render(&sample_report());
+        let s4 = section(&html, 4);
+        assert_eq!(s4.matches("<rect class=\"lane svc\"").count(), 1);
+        assert_eq!(s4.matches("<text class=\"ln svc\"").count(), 1);
+        assert_eq!(s4.matches("<text class=\"ln\"").count(), 3);
+        let label = element(s4, "<text class=\"ln svc\"", "store");
+        assert!(label.contains("store <tspan class=\"sk\">(redis)</tspan>"));
+        let lane = element(s4, "<rect class=\"lane svc\"", "");
+        assert_eq!(attr(lane, "y"), AXIS_H + 3.0 * LANE_H + SERVICE_GAP);
+        // Other stages have no service lane.
+        assert!(!section(&html, 2).contains("svc"));
+
+        // A service listed first still goes below the nodes.
+        let tl = Timeline {
+            nodes: vec!["store".into(), "n1".into(), "n2".into()],
+            services: vec!["store".into()],
+            ..Timeline::default()
+        };
+        let lanes = Lanes::new(&tl);
+        assert_eq!(lanes.names, ["n1", "n2", "store"]);
+        assert!(lanes.is_service(2) && !lanes.is_service(1));
+        assert_eq!(lanes.top(2), lanes.top(1) + LANE_H + SERVICE_GAP);
+        assert_eq!(lanes.bottom(), lanes.top(2) + LANE_H);
+    }
+
+    #[test]
+    fn store_messages_have_their_own_colour() {
+        let store = kind_color("store");
+        let others = KNOWN_KINDS
+            .iter()
+            .filter(|(k, _)| *k != "store")
+            .map(|(_, c)| *c)
+            .chain(OTHER_COLORS);
+        for c in others {
+            assert_ne!(c, store);
+        }
+        let report = sample_report();
+        let html = render(&report);
+        let k = Kinds::collect(&report).index("store");
+        assert!(html.contains(&format!(".k{k}{{stroke:{store}}}")));
+        let s4 = section(&html, 4);
+        assert_eq!(s4.matches(&format!("<line class=\"m k{k}\"")).count(), 6);
+        assert!(s4.contains("store request SET · 24 B\nn1@127.0.0.1 → store"));
+        assert!(s4.contains("store reply OK · 24 B\nstore → n1@127.0.0.1"));
+    }
+
+    #[test]
+    fn labels_neither_overlap_nor_leave_the_plot() {
+        // Crowded points, a long span near the end and a point at the edge.
+        let mut labels: Vec<Label> = (0..12)
+            .map(|i| Label {
+                x: X0 + 20.0 + 7.0 * f64::from(i),
+                width: 90.0,
+                fit: Fit::Point,
+            })
+            .collect();
+        labels.push(Label {
+            x: X1 - 30.0,
+            width: 200.0,
+            fit: Fit::Span,
+        });
+        labels.push(Label {
+            x: X1 - 1.0,
+            width: 120.0,
+            fit: Fit::Point,
+        });
+        labels.push(Label {
+            x: X0 - 40.0,
+            width: 60.0,
+            fit: Fit::Span,
+        });
+        let placed = place_labels(&labels, 2);
+        let boxes: Vec<(usize, f64, f64)> = labels
+            .iter()
+            .zip(&placed)
+            .filter_map(|(l, p)| {
+                let p = (*p)?;
+                let start = if p.end { p.x - l.width } else { p.x };
+                Some((p.row, start, start + l.width))
+            })
+            .collect();
+        for (i, a) in boxes.iter().enumerate() {
+            assert!(a.1 >= X0 && a.2 <= X1, "label {a:?} leaves the plot");
+            for b in &boxes[i + 1..] {
+                assert!(
+                    a.0 != b.0 || a.2 <= b.1 || b.2 <= a.1,
+                    "labels {a:?} and {b:?} overlap"
+                );
+            }
+        }
+        // Two rows take two of the crowded points; the rest are hidden.
+        assert_eq!(placed[..12].iter().flatten().count(), 2);
+        let edge = placed[13].expect("the edge label has room");
+        assert!(edge.end, "turned left of its point");
+        assert!(placed[12].is_some() && placed[14].is_some());
+    }
+
+    /// The first element starting with `start` (up to its end tag) that
+    /// contains `needle`.
+    fn element<'a>(html: &'a str, start: &str, needle: &str) -> &'a str {
+        let tag = start[1..].split(' ').next().unwrap_or_default();
+        let close = format!("</{tag}>");
+        html.match_indices(start)
+            .map(|(i, _)| {
+                let rest = &html[i..];
+                let open = rest.find('>').expect("tag ends");
+                let len = if rest[..open].ends_with('/') {
+                    open + 1
+                } else {
+                    rest.find(&close).expect("end tag") + close.len()
+                };
+                &rest[..len]
+            })
+            .find(|e| e.contains(needle))
+            .unwrap_or_else(|| panic!("no {start} with {needle}"))
+    }
+
+    /// A numeric attribute of the element `tag` starts with.
+    fn attr(tag: &str, name: &str) -> f64 {
+        let key = format!(" {name}=\"");
+        let at = tag
+            .find(&key)
+            .unwrap_or_else(|| panic!("no {name} in {tag}"))
+            + key.len();
+        let value = &tag[at..at + tag[at..].find('"').expect("closing quote")];
+        value
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={value} is not a number"))
     }
 
     /// The HTML of stage `n`'s section.

@@ -10,8 +10,9 @@ pub mod junit;
 pub mod model;
 pub mod timeline;
 
-#[cfg(test)]
-mod fixtures;
+/// Sample reports for the renderers' tests, the browser test among them.
+#[doc(hidden)]
+pub mod fixtures;
 
 use std::io::{self, Write};
 use std::path::Path;
