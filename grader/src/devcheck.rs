@@ -14,6 +14,7 @@ use crate::run::runner::{self, RunOptions};
 pub async fn run(
     part_name: Option<&str>,
     only_mutant: Option<&str>,
+    skip_solutions: bool,
     stages: Option<u32>,
     seed: Option<u64>,
     time_scale: f64,
@@ -54,10 +55,11 @@ pub async fn run(
             }
         };
         if only_mutant.is_none() {
-            for (target, package) in [
-                (Graded::Starter, part.starter_package.clone()),
-                (Graded::Solution, part.solution_package.clone()),
-            ] {
+            let mut graded = vec![(Graded::Starter, part.starter_package.clone())];
+            if !skip_solutions {
+                graded.push((Graded::Solution, part.solution_package.clone()));
+            }
+            for (target, package) in graded {
                 let binary = match builder::build(&package, None, None, &out) {
                     Ok(b) => b,
                     Err(e) => {

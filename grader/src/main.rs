@@ -97,6 +97,10 @@ struct DevCheckArgs {
     /// Run one mutant only (its file name without .patch).
     #[arg(long)]
     mutant: Option<String>,
+    /// Do not grade the solutions here: for a run that has just graded them
+    /// with `cargo grade all --solution` (CI), so they are graded once.
+    #[arg(long)]
+    skip_solutions: bool,
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -145,6 +149,7 @@ fn main() -> ExitCode {
                 devcheck::run(
                     a.part.as_deref(),
                     a.mutant.as_deref(),
+                    a.skip_solutions,
                     a.common.stage,
                     a.common.seed,
                     time_scale,
