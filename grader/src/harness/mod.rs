@@ -511,6 +511,19 @@ impl Harness {
         });
     }
 
+    /// A fault on one process (a node or the store): its band on that lane
+    /// alone, `<who> <what>`, and `line` on its progress lane.
+    fn process_fault(&mut self, kind: FaultKind, who: &str, what: &str, line: impl AsRef<str>) {
+        self.band(kind, format!("{who} {what}"), vec![who.to_string()]);
+        self.out.line(who, line);
+    }
+
+    /// Ends the open `kind` bands of `who`'s lane alone.
+    fn process_fault_over(&mut self, kind: FaultKind, who: &str) {
+        let lane = [who.to_string()];
+        self.close_bands(|b| b.kind == kind && b.nodes == lane);
+    }
+
     fn close_bands(&mut self, pred: impl Fn(&FaultBand) -> bool) {
         let now = self.since_start_us();
         for b in self.bands.iter_mut().filter(|b| b.end_us.is_none()) {
@@ -593,12 +606,7 @@ impl Harness {
     pub async fn kill(&mut self, short: &str) -> Result<(), StageError> {
         let node = self.cluster.node_mut(short).map_err(launch_error)?;
         node.kill().await.map_err(launch_error)?;
-        self.band(
-            FaultKind::Kill,
-            format!("{short} killed"),
-            vec![short.to_string()],
-        );
-        self.out.line(short, "killed (SIGKILL)");
+        self.process_fault(FaultKind::Kill, short, "killed", "killed (SIGKILL)");
         self.wait_gone(short).await
     }
 
@@ -606,12 +614,7 @@ impl Harness {
     pub async fn pause(&mut self, short: &str) -> Result<(), StageError> {
         let node = self.cluster.node_mut(short).map_err(launch_error)?;
         node.pause().await.map_err(launch_error)?;
-        self.band(
-            FaultKind::Pause,
-            format!("{short} paused"),
-            vec![short.to_string()],
-        );
-        self.out.line(short, "paused (SIGSTOP)");
+        self.process_fault(FaultKind::Pause, short, "paused", "paused (SIGSTOP)");
         Ok(())
     }
 
@@ -619,8 +622,7 @@ impl Harness {
     pub async fn resume(&mut self, short: &str) -> Result<(), StageError> {
         let node = self.cluster.node_mut(short).map_err(launch_error)?;
         node.resume().await.map_err(launch_error)?;
-        let s = short.to_string();
-        self.close_bands(|b| b.kind == FaultKind::Pause && b.nodes == [s.clone()]);
+        self.process_fault_over(FaultKind::Pause, short);
         self.out.line(short, "resumed (SIGCONT)");
         Ok(())
     }
@@ -632,12 +634,7 @@ impl Harness {
         node.stop(Duration::from_secs(5))
             .await
             .map_err(launch_error)?;
-        self.band(
-            FaultKind::Stop,
-            format!("{short} stopped"),
-            vec![short.to_string()],
-        );
-        self.out.line(short, "stopped (SIGTERM)");
+        self.process_fault(FaultKind::Stop, short, "stopped", "stopped (SIGTERM)");
         self.wait_gone(short).await
     }
 
@@ -671,13 +668,10 @@ impl Harness {
         let node = self.cluster.node_mut(short).map_err(launch_error)?;
         node.restart().await.map_err(launch_error)?;
         let incarnation = node.incarnation();
-        self.band(
+        self.process_fault(
             FaultKind::Kill,
-            format!("{short} restarted"),
-            vec![short.to_string()],
-        );
-        self.out.line(
             short,
+            "restarted",
             format!("killed and restarted (incarnation {incarnation})"),
         );
         let ready_within = self.scaled(Duration::from_secs(15));
@@ -692,8 +686,7 @@ impl Harness {
                 Some(e.to_string()),
             );
         }
-        let s = short.to_string();
-        self.close_bands(|b| b.kind == FaultKind::Kill && b.nodes == [s.clone()]);
+        self.process_fault_over(FaultKind::Kill, short);
         let full = self.full(short);
         let control = self.control.clone();
         // The old connection may still be closing: retry the connect briefly.

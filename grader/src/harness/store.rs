@@ -191,12 +191,7 @@ impl Harness {
     /// was started with [`Persistence::AppendOnly`].
     pub async fn kill_store(&mut self) -> Result<(), StageError> {
         self.redis()?.kill().await.map_err(store_error)?;
-        self.band(
-            FaultKind::Kill,
-            format!("{STORE} killed"),
-            vec![STORE.to_string()],
-        );
-        self.out.line(STORE, "killed (SIGKILL)");
+        self.process_fault(FaultKind::Kill, STORE, "killed", "killed (SIGKILL)");
         Ok(())
     }
 
@@ -204,20 +199,14 @@ impl Harness {
     /// nothing answers.
     pub async fn pause_store(&mut self) -> Result<(), StageError> {
         self.redis()?.pause().await.map_err(store_error)?;
-        self.band(
-            FaultKind::Pause,
-            format!("{STORE} paused"),
-            vec![STORE.to_string()],
-        );
-        self.out.line(STORE, "paused (SIGSTOP)");
+        self.process_fault(FaultKind::Pause, STORE, "paused", "paused (SIGSTOP)");
         Ok(())
     }
 
     /// SIGCONTs the store.
     pub async fn resume_store(&mut self) -> Result<(), StageError> {
         self.redis()?.resume().await.map_err(store_error)?;
-        let me = [STORE.to_string()];
-        self.close_bands(|b| b.kind == FaultKind::Pause && b.nodes == me);
+        self.process_fault_over(FaultKind::Pause, STORE);
         self.out.line(STORE, "resumed (SIGCONT)");
         Ok(())
     }
@@ -231,8 +220,7 @@ impl Harness {
             .restart(keep_data)
             .await
             .map_err(store_error)?;
-        let me = [STORE.to_string()];
-        self.close_bands(|b| b.kind == FaultKind::Kill && b.nodes == me);
+        self.process_fault_over(FaultKind::Kill, STORE);
         let what = if keep_data { "with its data" } else { "empty" };
         let pid = self.redis()?.pid();
         self.out.line(

@@ -204,45 +204,33 @@ impl LineClient {
         let started = Instant::now();
         let deadline = tokio::time::Instant::now() + within;
         let mut checked = from;
+        let mut timed_out = false;
         loop {
             {
                 let s = self.shared.lock();
-                if let Some((i, e)) = s
+                let found = s
                     .events
                     .iter()
                     .enumerate()
                     .skip(checked)
-                    .find(|(_, e)| pred(e))
-                {
+                    .find(|(_, e)| pred(e));
+                if let Some((i, e)) = found {
                     return Ok((i, e.clone()));
                 }
                 checked = s.events.len().max(from);
-                if s.closed {
+                // The reader marks the stream closed before it stops sending
+                // arrivals, so a closed stream is always seen here.
+                if s.closed || timed_out {
                     return Err(NotSeen {
                         seen: s.events.get(from..).unwrap_or(&[]).to_vec(),
-                        closed: true,
+                        closed: s.closed,
                         waited: started.elapsed(),
                     });
                 }
             }
             let changed = tokio::time::timeout_at(deadline, self.arrivals.changed()).await;
-            if !matches!(changed, Ok(Ok(()))) {
-                let s = self.shared.lock();
-                if let Some((i, e)) = s
-                    .events
-                    .iter()
-                    .enumerate()
-                    .skip(checked)
-                    .find(|(_, e)| pred(e))
-                {
-                    return Ok((i, e.clone()));
-                }
-                return Err(NotSeen {
-                    seen: s.events.get(from..).unwrap_or(&[]).to_vec(),
-                    closed: s.closed || changed.is_ok(),
-                    waited: started.elapsed(),
-                });
-            }
+            // One last look after the deadline, for lines that arrived with it.
+            timed_out = !matches!(changed, Ok(Ok(())));
         }
     }
 }
