@@ -13,3 +13,39 @@
 
 pub mod map_reduce;
 pub mod ping_pong;
+
+use std::marker::PhantomData;
+
+/// A registered server and the types of its calls: the reply type travels
+/// with the name, so a caller cannot decode a reply as the wrong type (the
+/// compiler picks it). `netsplit::gen_server::call` still takes the plain
+/// name; the grader calls through these.
+pub struct Server<Req, Rep> {
+    /// The name it is registered under on every node.
+    pub name: &'static str,
+    types: PhantomData<fn(Req) -> Rep>,
+}
+
+impl<Req, Rep> Server<Req, Rep> {
+    /// The server registered as `name`, whose calls take `Req` and get `Rep`.
+    pub const fn new(name: &'static str) -> Self {
+        Server {
+            name,
+            types: PhantomData,
+        }
+    }
+}
+
+impl<Req, Rep> Clone for Server<Req, Rep> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<Req, Rep> Copy for Server<Req, Rep> {}
+
+impl<Req, Rep> std::fmt::Debug for Server<Req, Rep> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Server({})", self.name)
+    }
+}

@@ -45,6 +45,10 @@ pub const COORDINATOR: &str = "coordinator";
 /// The name every worker registers under, on its node.
 pub const WORKER: &str = "worker";
 
+/// The coordinator, with the types of its calls.
+pub const COORDINATOR_SERVER: crate::Server<CoordinatorCall, CoordinatorReply> =
+    crate::Server::new(COORDINATOR);
+
 /// Calls the coordinator serves for the grader (and for its own shell).
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub enum CoordinatorCall {

@@ -16,6 +16,12 @@ pub const PRODUCER: &str = "producer";
 /// The name every node registers its consumer under.
 pub const CONSUMER: &str = "consumer";
 
+/// The producer, with the types of its calls.
+pub const PRODUCER_SERVER: crate::Server<ProducerCall, ProducerReply> =
+    crate::Server::new(PRODUCER);
+/// The consumer, with the types of its calls.
+pub const CONSUMER_SERVER: crate::Server<ConsumerCall, Counts> = crate::Server::new(CONSUMER);
+
 /// Cast to consumers: "the producer on node `producer` has now sent `count` pings".
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct Ping {

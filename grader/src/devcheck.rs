@@ -3,12 +3,11 @@
 //! solution with one deliberate bug, `grader/mutants/<part>/*.patch`) must be
 //! caught by the stage its patch names.
 
-use crate::builder;
 use crate::mutants::{self, Mutant};
 use crate::part::{Graded, Part};
 use crate::report::model::{RunReport, StageStatus};
+use crate::run::grade::{self, GradeOptions};
 use crate::run::output::Output;
-use crate::run::runner::{self, RunOptions};
 
 /// Runs the checks; returns the process exit code (0 when the kit is sound).
 pub async fn run(
@@ -38,36 +37,26 @@ pub async fn run(
     let mut problems: Vec<String> = vec![];
     let mut passed: Vec<String> = vec![];
     for part in &parts {
-        let grade = |target: Graded, binary: std::path::PathBuf, stages: Option<u32>| {
-            let out = out.clone();
-            async move {
-                let opts = RunOptions {
-                    run_dir: crate::run::runs::new_run_dir(part.id, &target),
-                    target,
-                    stages,
-                    seed,
-                    time_scale,
-                    keep: false,
-                };
-                let report = runner::run(part, &binary, &opts, &out).await;
-                let _ = crate::run::artefacts::write_all(&report, &opts.run_dir, None);
-                report
-            }
+        let opts = |stages| GradeOptions {
+            stages,
+            seed,
+            time_scale,
+            keep: false,
+            junit: None,
         };
         if only_mutant.is_none() {
-            let mut graded = vec![(Graded::Starter, part.starter_package.clone())];
+            let mut graded = vec![Graded::Starter];
             if !skip_solutions {
-                graded.push((Graded::Solution, part.solution_package.clone()));
+                graded.push(Graded::Solution);
             }
-            for (target, package) in graded {
-                let binary = match builder::build(&package, None, None, &out) {
-                    Ok(b) => b,
+            for target in graded {
+                let report = match grade::grade(part, &target, &opts(stages), &out).await {
+                    Ok(run) => run.report,
                     Err(e) => {
                         problems.push(format!("{} {target}: {e}", part.id));
                         continue;
                     }
                 };
-                let report = grade(target.clone(), binary, stages).await;
                 let verdict = match target {
                     Graded::Starter => starter_verdict(&report),
                     _ => solution_verdict(&report),
@@ -92,6 +81,18 @@ pub async fn run(
                 list.len()
             ));
         }
+        if let Some(name) = only_mutant {
+            if !list.iter().any(|m| m.name == name) {
+                problems.push(format!(
+                    "{} has no mutant called {name:?}; known: {}",
+                    part.id,
+                    list.iter()
+                        .map(|m| m.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+        }
         for m in list
             .iter()
             .filter(|m| only_mutant.is_none_or(|o| o == m.name))
@@ -100,14 +101,14 @@ pub async fn run(
                 "\nmutant {}: {} (must be caught by stage {})",
                 m.name, m.description, m.stage
             ));
-            let binary = match mutants::build(part, m, &out) {
-                Ok(b) => b,
+            let target = Graded::Mutant(m.name.clone());
+            let report = match grade::grade(part, &target, &opts(Some(m.stage)), &out).await {
+                Ok(run) => run.report,
                 Err(e) => {
                     problems.push(format!("{} mutant {}: {e}", part.id, m.name));
                     continue;
                 }
             };
-            let report = grade(Graded::Mutant(m.name.clone()), binary, Some(m.stage)).await;
             match mutant_verdict(&report, m) {
                 Ok(v) => passed.push(format!("{} mutant {}: {v}", part.id, m.name)),
                 Err(v) => problems.push(format!("{} mutant {}: {v}", part.id, m.name)),

@@ -4,10 +4,10 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use grader::part::{Graded, Part};
 use grader::report::model::RunReport;
+use grader::run::grade::{self, GradeOptions};
 use grader::run::output::Output;
-use grader::run::runner::{self, RunOptions};
-use grader::run::{artefacts, state};
-use grader::{builder, devcheck, watch};
+use grader::run::{runner, state};
+use grader::{devcheck, watch};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -253,31 +253,19 @@ async fn grade_command(args: GradeArgs) -> i32 {
     let seed = args.common.seed.unwrap_or_else(rand::random::<u64>);
     let mut reports: Vec<RunReport> = vec![];
     let mut code = 0;
+    let opts = GradeOptions {
+        stages: args.common.stage,
+        seed,
+        time_scale,
+        keep: args.keep,
+        junit: args.junit.clone(),
+    };
     for part in &parts {
-        // A missing service is the machine's, not the student's: say so
-        // before a minute of building, and grade nothing of this part.
-        let missing = part.missing_services();
-        if !missing.is_empty() {
-            for m in &missing {
-                eprintln!("grader: {m}");
-            }
-            code = code.max(2);
-            continue;
-        }
-        let package = if args.solution {
-            &part.solution_package
-        } else {
-            &part.starter_package
-        };
-        let binary = match builder::build(package, None, None, &out) {
+        let binary = match grade::prepare(part, &target, &out) {
             Ok(b) => b,
             Err(e) => {
                 eprintln!("grader: {e}");
-                code = code.max(match e {
-                    builder::BuildError::Compile { .. } => 1,
-                    builder::BuildError::NoCargo(_) => 2,
-                    builder::BuildError::NoBinary { .. } => 3,
-                });
+                code = code.max(e.exit_code());
                 continue;
             }
         };
@@ -286,24 +274,9 @@ async fn grade_command(args: GradeArgs) -> i32 {
             if args.repeat > 1 {
                 out.plain(format!("\nrun {} of {}", i + 1, args.repeat));
             }
-            let run_dir = grader::run::runs::new_run_dir(part.id, &target);
-            let opts = RunOptions {
-                target: target.clone(),
-                stages: args.common.stage,
-                seed,
-                time_scale,
-                run_dir: run_dir.clone(),
-                keep: args.keep,
-            };
-            let report = runner::run(part, &binary, &opts, &out).await;
-            match artefacts::write_all(&report, &run_dir, args.junit.as_deref()) {
-                Ok(_) => {}
-                Err(e) => eprintln!(
-                    "grader: could not write the reports to {}: {e}",
-                    run_dir.display()
-                ),
-            }
-            out.summary(&report, &grader::run::runs::display(&run_dir));
+            let run = grade::grade_binary(part, &target, &binary, &opts, &out).await;
+            let report = run.report;
+            out.summary(&report, &grader::run::runs::display(&run.run_dir));
             state::State::record(
                 part.id,
                 &target.to_string(),
@@ -315,7 +288,6 @@ async fn grade_command(args: GradeArgs) -> i32 {
                     at: report.started_at.clone(),
                 },
             );
-            grader::run::runs::prune(part.id, 20);
             runs.push(report);
         }
         if args.repeat > 1 {

@@ -97,6 +97,15 @@ impl Part {
             .collect()
     }
 
+    /// The package that is built to grade `target` (a mutant is a patched
+    /// copy of the solution).
+    pub fn package(&self, target: &Graded) -> &str {
+        match target {
+            Graded::Starter => &self.starter_package,
+            Graded::Solution | Graded::Mutant(_) => &self.solution_package,
+        }
+    }
+
     /// Total points of the first `n` stages.
     pub fn max_points(&self, n: usize) -> u32 {
         self.stages.iter().take(n).map(|s| s.points).sum()

@@ -2,8 +2,8 @@
 
 use crate::builder;
 use crate::part::{Graded, Part};
-use crate::run::runner::{self, RunOptions};
-use crate::run::{artefacts, output::Output, runs};
+use crate::run::grade::{self, GradeOptions};
+use crate::run::{output::Output, runs};
 use notify::{RecursiveMode, Watcher};
 use std::path::Path;
 use std::time::Duration;
@@ -46,27 +46,17 @@ pub async fn run(
             return 2;
         }
     };
-    let package = match target {
-        Graded::Solution => part.solution_package.clone(),
-        _ => part.starter_package.clone(),
+    let mut opts = GradeOptions {
+        stages,
+        seed: 0,
+        time_scale,
+        keep: false,
+        junit: None,
     };
     loop {
-        let seed = seed.unwrap_or_else(rand::random::<u64>);
-        match builder::build(&package, None, None, &out) {
-            Ok(binary) => {
-                let opts = RunOptions {
-                    run_dir: runs::new_run_dir(part.id, &target),
-                    target: target.clone(),
-                    stages,
-                    seed,
-                    time_scale,
-                    keep: false,
-                };
-                let report = runner::run(&part, &binary, &opts, &out).await;
-                let _ = artefacts::write_all(&report, &opts.run_dir, None);
-                out.summary(&report, &runs::display(&opts.run_dir));
-                runs::prune(part.id, 20);
-            }
+        opts.seed = seed.unwrap_or_else(rand::random::<u64>);
+        match grade::grade(&part, &target, &opts, &out).await {
+            Ok(run) => out.summary(&run.report, &runs::display(&run.run_dir)),
             Err(e) => out.plain(format!("{e}")),
         }
         out.plain(format!(

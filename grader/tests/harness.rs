@@ -151,3 +151,62 @@ async fn a_node_that_cannot_start_fails_the_check_with_its_log() {
     let actual = check.actual.as_deref().unwrap_or("");
     assert!(actual.contains("exited"), "{actual}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checks_record_expected_and_actual_and_end_the_stage_when_they_fail() {
+    use grader::harness::StageError;
+    use grader::report::model::CheckKind;
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(dir.path()).await;
+    h.safety("counts agree").equals(3, 3).unwrap();
+    let r = h
+        .liveness("it answered")
+        .expected("an answer")
+        .actual("none")
+        .holds(false);
+    assert!(matches!(r, Err(StageError::Failed)));
+    let many: Vec<String> = (1..=10).map(|i| format!("n{i} went down")).collect();
+    let r = h.safety("no count went down").no_violations(many);
+    assert!(matches!(r, Err(StageError::Failed)));
+    h.safety("nothing crossed").no_violations(vec![]).unwrap();
+    let e = h.fail(CheckKind::Safety, "a wrong redirect", "302 /a", "302 /b");
+    assert!(matches!(e, StageError::Failed));
+    // A view answers while the harness records checks.
+    let view = h.view();
+    assert_eq!(view.full("n1").as_str(), "n1@127.0.0.1");
+    let v = &view;
+    let seen = h
+        .eventually(
+            "the view is usable inside eventually",
+            Duration::from_secs(1),
+            "",
+            move || async move { Ok::<_, String>(v.reaches("n9")) },
+        )
+        .await
+        .unwrap();
+    assert!(!seen);
+
+    let checks = h.finish().checks;
+    let names: Vec<(&str, bool)> = checks.iter().map(|c| (c.name.as_str(), c.passed)).collect();
+    assert_eq!(
+        names,
+        [
+            ("counts agree", true),
+            ("it answered", false),
+            ("no count went down", false),
+            ("nothing crossed", true),
+            ("a wrong redirect", false),
+            ("the view is usable inside eventually", true),
+        ]
+    );
+    assert_eq!(checks[0].expected.as_deref(), Some("3"));
+    assert_eq!(checks[1].kind, CheckKind::Liveness);
+    let listed = checks[2].actual.as_deref().unwrap();
+    assert!(
+        listed.starts_with("10 violation(s): n1 went down; "),
+        "{listed}"
+    );
+    assert!(listed.ends_with("(and 2 more)"), "{listed}");
+    assert_eq!(checks[3].actual.as_deref(), Some("none"));
+    assert_eq!(checks[4].actual.as_deref(), Some("302 /b"));
+}

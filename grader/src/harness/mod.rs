@@ -16,12 +16,16 @@ use netsplit::rpc::{self, BadRpc};
 use netsplit::{ExitReason, Message, Node, NodeConfig, NodeName, Pid};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
+mod checks;
 mod endpoints;
 mod store;
+mod view;
+
+pub use checks::Check;
+pub use view::ClusterView;
 
 pub use store::STORE;
 
@@ -192,98 +196,6 @@ impl Harness {
             label,
             lane: None,
         });
-    }
-
-    // ------------------------------------------------------------------ checks
-
-    /// Records a decided check; `Err(Failed)` if it did not hold.
-    pub fn check(
-        &mut self,
-        kind: CheckKind,
-        name: impl Into<String>,
-        passed: bool,
-        expected: Option<String>,
-        actual: Option<String>,
-    ) -> Result<(), StageError> {
-        let report = CheckReport {
-            name: name.into(),
-            kind,
-            passed,
-            expected,
-            actual,
-            at_ms: self.started.elapsed().as_millis() as u64,
-        };
-        self.out.check(self.setup.number, &report);
-        self.checks.push(report);
-        if passed {
-            Ok(())
-        } else {
-            Err(StageError::Failed)
-        }
-    }
-
-    /// Records a failed check and returns the error that ends the stage:
-    /// `return Err(h.fail(...))`, with no `unreachable!()` after it.
-    pub fn fail(
-        &mut self,
-        kind: CheckKind,
-        name: impl Into<String>,
-        expected: impl Into<String>,
-        actual: impl Into<String>,
-    ) -> StageError {
-        match self.check(
-            kind,
-            name,
-            false,
-            Some(expected.into()),
-            Some(actual.into()),
-        ) {
-            Err(e) => e,
-            Ok(()) => StageError::Grader("a failed check passed".into()),
-        }
-    }
-
-    /// Liveness: polls `probe` until it returns `Ok`, for at most `within`
-    /// (scaled). `probe` returns `Err(what it saw)` while not there yet; the
-    /// last one is reported as the actual value on failure.
-    pub async fn eventually<T, F, Fut>(
-        &mut self,
-        name: impl Into<String>,
-        within: Duration,
-        expected: impl Into<String>,
-        mut probe: F,
-    ) -> Result<T, StageError>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, String>>,
-    {
-        let name = name.into();
-        let within = self.scaled(within);
-        let deadline = Instant::now() + within;
-        let _spinner = self.out.spinner(&name);
-        let mut last;
-        loop {
-            match probe().await {
-                Ok(v) => {
-                    self.check(CheckKind::Liveness, name, true, None, None)?;
-                    return Ok(v);
-                }
-                Err(seen) => last = seen,
-            }
-            if Instant::now() >= deadline {
-                break;
-            }
-            tokio::time::sleep(POLL).await;
-        }
-        let name = format!("{name} (within {})", secs(within));
-        self.check(
-            CheckKind::Liveness,
-            name,
-            false,
-            Some(expected.into()),
-            Some(last),
-        )?;
-        unreachable!("a failed check returns Err")
     }
 
     // ------------------------------------------------------------------ nodes

@@ -4,15 +4,16 @@
 //! counts are tracked here, from the grader's own workload: producer node →
 //! pings it was told to send.
 
-use crate::harness::{Harness, StageError};
+use crate::harness::{ClusterView, Harness, StageError};
 use crate::part::{Part, StageDef};
 use crate::report::model::CheckKind;
 use contracts::ping_pong::{
-    ClusterCounts, ConsumerCall, Counts, ProducerCall, ProducerReply, CONSUMER, PRODUCER,
+    ClusterCounts, ConsumerCall, Counts, ProducerCall, ProducerReply, CONSUMER, CONSUMER_SERVER,
+    PRODUCER_SERVER,
 };
 use futures::FutureExt;
-use netsplit::gen_server::{self, CallError};
-use netsplit::{Node, NodeName};
+use netsplit::gen_server::CallError;
+use netsplit::NodeName;
 use rand::Rng;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -121,16 +122,10 @@ fn explain(e: &CallError) -> String {
     }
 }
 
-async fn consumer_counts(control: &Node, full: &NodeName) -> Result<Counts, String> {
-    gen_server::call::<_, Counts>(control, (CONSUMER, full), &ConsumerCall::Counts, CALL)
+async fn consumer_counts(view: &ClusterView, node: &str) -> Result<Counts, String> {
+    view.ask(node, CONSUMER_SERVER, &ConsumerCall::Counts, CALL)
         .await
-        .map_err(|e| {
-            format!(
-                "the consumer on {} did not answer: {}",
-                short(full),
-                explain(&e)
-            )
-        })
+        .map_err(|e| format!("the consumer on {node} did not answer: {}", explain(&e)))
 }
 
 /// Every node of `shorts` sends a random number of pings, concurrently.
@@ -139,20 +134,11 @@ async fn ping_round(h: &mut Harness, sent: &mut Sent, shorts: &[&str]) -> Result
         .iter()
         .map(|s| (s.to_string(), h.rng.gen_range(3..=25)))
         .collect();
-    let control = h.control().clone();
-    let calls = plan.iter().map(|(s, n)| {
-        let full = h.full(s);
-        let control = control.clone();
-        let n = *n;
-        async move {
-            gen_server::call::<_, ProducerReply>(
-                &control,
-                (PRODUCER, &full),
-                &ProducerCall::SendPings(n),
-                CALL,
-            )
-            .await
-        }
+    let view = h.view();
+    let view = &view;
+    let calls = plan.iter().map(|(s, n)| async move {
+        let req = ProducerCall::SendPings(*n);
+        view.ask(s, PRODUCER_SERVER, &req, CALL).await
     });
     let results = futures::future::join_all(calls).await;
     let desc: Vec<String> = plan.iter().map(|(s, n)| format!("{s}:{n}")).collect();
@@ -189,38 +175,34 @@ async fn converge(
     consumers: &[&str],
     want: impl Fn(&str) -> Counts,
 ) -> Result<(), StageError> {
-    let control = h.control().clone();
-    let targets: Vec<(String, NodeName, Counts)> = consumers
-        .iter()
-        .map(|c| (c.to_string(), h.full(c), want(c)))
-        .collect();
+    let view = h.view();
+    let targets: Vec<(String, Counts)> =
+        consumers.iter().map(|c| (c.to_string(), want(c))).collect();
     let expected = targets
         .iter()
-        .map(|(s, _, w)| format!("{s}: {}", show(w)))
+        .map(|(s, w)| format!("{s}: {}", show(w)))
         .collect::<Vec<_>>()
         .join("; ");
-    h.eventually(what, CONVERGE, expected, || {
-        let (control, targets) = (control.clone(), targets.clone());
-        async move {
-            let mut ok = true;
-            let mut seen = vec![];
-            for (s, full, want) in &targets {
-                match consumer_counts(&control, full).await {
-                    Ok(c) => {
-                        ok &= normal(&c) == *want;
-                        seen.push(format!("{s}: {}", show(&c)));
-                    }
-                    Err(e) => {
-                        ok = false;
-                        seen.push(e);
-                    }
+    let (view, targets) = (&view, &targets);
+    h.eventually(what, CONVERGE, expected, move || async move {
+        let mut ok = true;
+        let mut seen = vec![];
+        for (s, want) in targets {
+            match consumer_counts(view, s).await {
+                Ok(c) => {
+                    ok &= normal(&c) == *want;
+                    seen.push(format!("{s}: {}", show(&c)));
+                }
+                Err(e) => {
+                    ok = false;
+                    seen.push(e);
                 }
             }
-            if ok {
-                Ok(())
-            } else {
-                Err(seen.join("; "))
-            }
+        }
+        if ok {
+            Ok(())
+        } else {
+            Err(seen.join("; "))
         }
     })
     .await
@@ -269,7 +251,7 @@ async fn get_counts(
     let req = ProducerCall::GetCounts { timeout_ms };
     let wait = Duration::from_millis(timeout_ms) + h.scaled(Duration::from_secs(4));
     let t0 = Instant::now();
-    let r = h.call::<_, ProducerReply>(from, PRODUCER, &req, wait).await;
+    let r = h.ask(from, PRODUCER_SERVER, &req, wait).await;
     let took = t0.elapsed();
     let r = match r {
         Ok(ProducerReply::Cluster(c)) => Ok(c),
@@ -390,22 +372,16 @@ async fn crash_recovery(h: &mut Harness) -> Result<(), StageError> {
     .await?;
 
     // A crash while pings are in flight.
-    let control = h.control().clone();
     let burst: Vec<(String, u64)> = ["n1", "n3"]
         .iter()
         .map(|s| (s.to_string(), h.rng.gen_range(150..=300)))
         .collect();
     let mut tasks = vec![];
     for (s, n) in &burst {
-        let (control, full, n) = (control.clone(), h.full(s), *n);
+        let (view, s, n) = (h.view(), s.clone(), *n);
         tasks.push(tokio::spawn(async move {
-            gen_server::call::<_, ProducerReply>(
-                &control,
-                (PRODUCER, &full),
-                &ProducerCall::SendPings(n),
-                CALL,
-            )
-            .await
+            view.ask(&s, PRODUCER_SERVER, &ProducerCall::SendPings(n), CALL)
+                .await
         }));
     }
     let delay = h.rng.gen_range(0..15);
@@ -482,17 +458,16 @@ struct Sampler {
 
 impl Sampler {
     fn start(h: &Harness, nodes: &[&str]) -> Sampler {
-        let control = h.control().clone();
-        let targets: Vec<(String, NodeName)> =
-            nodes.iter().map(|s| (s.to_string(), h.full(s))).collect();
+        let view = h.view();
+        let targets: Vec<String> = nodes.iter().map(|s| s.to_string()).collect();
         let stop = Arc::new(tokio::sync::Notify::new());
         let stopped = stop.clone();
         let task = tokio::spawn(async move {
             let mut highest: BTreeMap<(String, String), u64> = BTreeMap::new();
             let mut went_down = vec![];
             loop {
-                for (s, full) in &targets {
-                    let Ok(c) = consumer_counts(&control, full).await else {
+                for s in &targets {
+                    let Ok(c) = consumer_counts(&view, s).await else {
                         continue;
                     };
                     for (p, v) in c {
@@ -551,13 +526,13 @@ async fn partition_and_heal(h: &mut Harness) -> Result<(), StageError> {
     )
     .await?;
     // ...and nothing crosses: watch a little longer.
-    let control = h.control().clone();
+    let view = h.view();
     let mut crossed = vec![];
     for _ in 0..6 {
         tokio::time::sleep(Duration::from_millis(100)).await;
         for c in THREE {
             let want = if c == "n1" { &n1_view } else { &big_view };
-            if let Ok(seen) = consumer_counts(&control, &h.full(c)).await {
+            if let Ok(seen) = consumer_counts(&view, c).await {
                 if normal(&seen) != *want {
                     crossed.push(format!("{c}: {}", show(&seen)));
                 }
