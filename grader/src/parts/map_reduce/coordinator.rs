@@ -1,37 +1,30 @@
 //! Talking to the coordinator, and reading its `Status`.
 
 use super::{CALL, COORD};
-use crate::harness::Harness;
+use crate::harness::{ClusterView, Harness};
 use contracts::map_reduce::{
     CoordinatorCall, CoordinatorReply, JobStatus, TaskKind, TaskState, COORDINATOR,
+    COORDINATOR_SERVER,
 };
-use netsplit::gen_server::{self, CallError};
-use netsplit::{Node, NodeName, Pid};
+use netsplit::gen_server::CallError;
+use netsplit::{NodeName, Pid};
 
 /// The grader's handle on the coordinator.
 #[derive(Clone)]
 pub(super) struct Coord {
-    control: Node,
-    name: NodeName,
+    view: ClusterView,
 }
 
 impl Coord {
     pub(super) fn of(h: &Harness) -> Coord {
-        Coord {
-            control: h.control().clone(),
-            name: h.full(COORD),
-        }
+        Coord { view: h.view() }
     }
 
     pub(super) async fn call(&self, req: CoordinatorCall) -> Result<CoordinatorReply, String> {
-        gen_server::call::<_, CoordinatorReply>(
-            &self.control,
-            (COORDINATOR, &self.name),
-            &req,
-            CALL,
-        )
-        .await
-        .map_err(|e| format!("the coordinator did not answer {req:?}: {}", explain(&e)))
+        self.view
+            .ask(COORD, COORDINATOR_SERVER, &req, CALL)
+            .await
+            .map_err(|e| format!("the coordinator did not answer {req:?}: {}", explain(&e)))
     }
 
     pub(super) async fn status(&self) -> Result<JobStatus, String> {
