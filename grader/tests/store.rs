@@ -194,6 +194,7 @@ async fn probes_record_statuses_redirects_latency_and_client_events() {
         .await;
     assert_eq!(ex.status, Some(400), "{}", ex.describe());
     assert!(http.latencies().summary().count >= 3);
+    h.report_latency("requests to n1", &http.latencies());
 
     let mut client = h.line_client("n1").await.unwrap();
     client
@@ -226,6 +227,9 @@ async fn probes_record_statuses_redirects_latency_and_client_events() {
     );
     h.resume("n1").await.unwrap();
     let record = h.finish();
+    let measured = &record.latencies[0];
+    assert_eq!(measured.name, "requests to n1");
+    assert!(measured.count >= 3 && measured.p50_us > 0 && measured.max_us >= measured.p99_us);
     assert!(record
         .marks
         .iter()

@@ -8,6 +8,7 @@
 
 use super::{Harness, StageError};
 use crate::probes::http::HttpProbe;
+use crate::probes::latency::Latencies;
 use crate::probes::lines::LineClient;
 use crate::probes::Journal;
 use crate::report::model::CheckKind;
@@ -77,6 +78,21 @@ impl Harness {
                 e.to_string(),
             )),
         }
+    }
+
+    /// Puts a latency summary in the stage's report (results.json, the
+    /// timeline page) and on the terminal, under `name`.
+    pub fn report_latency(&mut self, name: impl Into<String>, latencies: &Latencies) {
+        let s = latencies.summary();
+        let name = name.into();
+        self.say(format!("latency of {name}: {s}"));
+        self.latencies.push(crate::report::model::LatencyReport {
+            name,
+            count: s.count,
+            p50_us: s.p50_us,
+            p99_us: s.p99_us,
+            max_us: s.max_us,
+        });
     }
 
     /// The stage's probe journal, for probes made by hand.

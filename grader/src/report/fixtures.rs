@@ -36,6 +36,7 @@ fn stage(number: u32, name: &str, status: StageStatus) -> StageReport {
         error: None,
         timeline: Timeline::default(),
         traffic: vec![],
+        latencies: vec![],
     }
 }
 

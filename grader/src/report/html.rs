@@ -157,6 +157,9 @@ fn stage_section(out: &mut String, idx: usize, s: &StageReport, kinds: &Kinds) {
     if !s.checks.is_empty() {
         checks_table(out, s);
     }
+    if !s.latencies.is_empty() {
+        latency_table(out, s);
+    }
     if s.status == StageStatus::Failed && (!s.hint.is_empty() || !s.lesson.is_empty()) {
         out.push_str("<div class=\"hint\">");
         if !s.hint.is_empty() {
@@ -181,6 +184,23 @@ fn stage_section(out: &mut String, idx: usize, s: &StageReport, kinds: &Kinds) {
     }
     timeline(out, idx, s, kinds);
     out.push_str("</section>\n");
+}
+
+fn latency_table(out: &mut String, s: &StageReport) {
+    out.push_str("<table class=\"latency\">\n<thead><tr><th>Latency of</th><th class=\"num\">Samples</th><th class=\"num\">p50</th><th class=\"num\">p99</th><th class=\"num\">max</th></tr></thead>\n<tbody>\n");
+    let ms = |us: u64| format!("{:.2} ms", us as f64 / 1000.0);
+    for l in &s.latencies {
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            esc(&l.name),
+            l.count,
+            ms(l.p50_us),
+            ms(l.p99_us),
+            ms(l.max_us)
+        );
+    }
+    out.push_str("</tbody>\n</table>\n");
 }
 
 fn checks_table(out: &mut String, s: &StageReport) {
@@ -1198,6 +1218,31 @@ const JS: &str = include_str!("timeline.js");
 mod tests {
     use super::*;
     use crate::report::fixtures::sample_report;
+
+    #[test]
+    fn latency_summaries_are_shown_under_their_stage() {
+        let mut report = sample_report();
+        report.stages[0]
+            .latencies
+            .push(crate::report::model::LatencyReport {
+                name: "cached redirects on <n2>".into(),
+                count: 200,
+                p50_us: 410,
+                p99_us: 1900,
+                max_us: 2500,
+            });
+        let html = render(&report);
+        assert!(
+            html.contains(
+                "<td>cached redirects on &lt;n2&gt;</td><td class=\"num\">200</td>\
+                 <td class=\"num\">0.41 ms</td><td class=\"num\">1.90 ms</td>\
+                 <td class=\"num\">2.50 ms</td>"
+            ),
+            "no latency row in the page"
+        );
+        // Only the stage that measured something has the table.
+        assert_eq!(html.matches("<table class=\"latency\">").count(), 1);
+    }
 
     #[test]
     fn escapes_student_controlled_names() {

@@ -90,6 +90,25 @@ pub struct StageReport {
     /// it (links that carried nothing are left out).
     #[serde(default)]
     pub traffic: Vec<LinkTraffic>,
+    /// Latency summaries the stage measured (HTTP redirects, a say's
+    /// fan-out), each under the name the stage gave it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub latencies: Vec<LatencyReport>,
+}
+
+/// One latency summary of a stage, in microseconds.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct LatencyReport {
+    /// What was timed, e.g. "cached redirects on n2".
+    pub name: String,
+    /// How many samples.
+    pub count: u64,
+    /// Median.
+    pub p50_us: u64,
+    /// 99th percentile.
+    pub p99_us: u64,
+    /// Slowest.
+    pub max_us: u64,
 }
 
 /// Bytes and frames the fabric forwarded over one directed link in a stage.

@@ -97,8 +97,10 @@ pub async fn run(part: &Part, binary: &Path, opts: &RunOptions, out: &Output) ->
         let mut timeline = Timeline::default();
         let mut checks = vec![];
         let mut traffic = vec![];
+        let mut latencies = vec![];
         if let Some(rec) = record {
             traffic = rec.traffic;
+            latencies = rec.latencies;
             timeline.nodes = rec.lanes;
             timeline.services = rec.services;
             timeline.bands = rec.bands;
@@ -131,6 +133,7 @@ pub async fn run(part: &Part, binary: &Path, opts: &RunOptions, out: &Output) ->
             error,
             timeline,
             traffic,
+            latencies,
         };
         out.stage_end(&report);
         stages.push(report);
