@@ -16,6 +16,7 @@ async fn main() {
         "store",
         std::path::Path::new(&dir),
         grader::services::redis::Persistence::None,
+        grader::services::redis::READY_WITHIN,
     )
     .await
     .unwrap_or_else(|e| {

@@ -34,7 +34,8 @@ impl Harness {
     /// Starts the stage's Redis (exit 2 with the install line if there is no
     /// `redis-server`). Nodes reach it through [`Harness::store_url`].
     pub async fn start_store(&mut self, persistence: Persistence) -> Result<(), StageError> {
-        let redis = Redis::start(STORE, &self.setup.dir, persistence)
+        let within = self.scaled(crate::services::redis::READY_WITHIN);
+        let redis = Redis::start(STORE, &self.setup.dir, persistence, within)
             .await
             .map_err(store_error)?;
         self.fabric.add_service(STORE, redis.port(), Framing::Resp);

@@ -23,8 +23,8 @@ pub const PROGRAM_ENV: &str = "REDIS_SERVER";
 pub const INSTALL: &str =
     "Debian/Ubuntu: sudo apt-get install redis-server · macOS: brew install redis";
 
-/// How long a start (or restart) may take to answer PING.
-const READY_WITHIN: Duration = Duration::from_secs(10);
+/// How long a start (or restart) may take to answer PING, unscaled.
+pub const READY_WITHIN: Duration = Duration::from_secs(10);
 /// Ports tried before giving up when another process takes ours first.
 const PORT_ATTEMPTS: usize = 4;
 
@@ -91,16 +91,20 @@ pub struct Redis {
     port: u16,
     data_dir: PathBuf,
     persistence: Persistence,
+    /// How long a start or restart may take to answer PING.
+    ready_within: Duration,
 }
 
 impl Redis {
     /// Starts `redis-server` as service `name` (its log is `<name>.log` in
     /// `run_dir`, its files in `<run_dir>/<name>/`) and waits until it
-    /// answers PING.
+    /// answers PING, for at most `ready_within` (a stage passes
+    /// [`READY_WITHIN`] scaled by `--time-scale`).
     pub async fn start(
         name: &str,
         run_dir: &Path,
         persistence: Persistence,
+        ready_within: Duration,
     ) -> Result<Redis, RedisError> {
         let program = binary("this stage")?;
         let data_dir = run_dir.join(name);
@@ -123,6 +127,7 @@ impl Redis {
                 port,
                 data_dir: data_dir.clone(),
                 persistence,
+                ready_within,
             };
             match redis.wait_ready().await {
                 Ok(()) => return Ok(redis),
@@ -195,7 +200,7 @@ impl Redis {
     }
 
     async fn wait_ready(&mut self) -> Result<(), RedisError> {
-        let deadline = Instant::now() + READY_WITHIN;
+        let deadline = Instant::now() + self.ready_within;
         let url = self.direct_url();
         loop {
             let why = match ping(&url, Duration::from_millis(500)).await {
@@ -213,7 +218,7 @@ impl Redis {
                 };
                 return Err(RedisError::NotReady {
                     port: self.port,
-                    within: READY_WITHIN,
+                    within: self.ready_within,
                     why,
                     log: self.process.log_path().display().to_string(),
                     tail: tail

@@ -136,6 +136,8 @@ async fn main() {
 }
 
 fn local(j: &JobArgs) {
+    // Like a node, a local run launched by the grader ends with the grader.
+    netsplit::lifecycle::watch_parent_from_env();
     match wordcount::run_local(&j.input, &j.output, j.map_tasks, j.reduce_tasks) {
         Ok(summary) => summary.print(&format!(
             "local run, {} map and {} reduce tasks one after the other",
