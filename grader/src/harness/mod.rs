@@ -164,7 +164,7 @@ impl Harness {
 
     /// The full node name of a short one: `n1` → `n1@127.0.0.1`.
     pub fn full(&self, short: &str) -> NodeName {
-        NodeName::new(&format!("{short}@{HOST}")).expect("short names are valid")
+        full_name(short)
     }
 
     /// The grader's hidden node, for calls the helpers below do not cover.
@@ -273,6 +273,11 @@ pub fn trouble_in(path: &Path, n: usize) -> Vec<String> {
     hits.dedup();
     hits.truncate(n);
     hits
+}
+
+/// The full node name of a short one: `n1` → `n1@127.0.0.1`.
+fn full_name(short: &str) -> NodeName {
+    NodeName::new(&format!("{short}@{HOST}")).expect("short names are valid")
 }
 
 fn secs(d: Duration) -> String {

@@ -7,7 +7,7 @@
 //! counters), clones in a few reference-count increments, and never
 //! records anything: the stage decides what its answers mean.
 
-use super::{Harness, HOST};
+use super::Harness;
 use crate::net::fabric::{Counters, LinkStats};
 use contracts::Server;
 use netsplit::gen_server::{self, CallError};
@@ -52,14 +52,14 @@ impl Harness {
         req: &Req,
         timeout: Duration,
     ) -> Result<Rep, CallError> {
-        self.call(short, server.name, req, timeout).await
+        self.view().ask(short, server, req, timeout).await
     }
 }
 
 impl ClusterView {
     /// The full node name of a short one: `n1` → `n1@127.0.0.1`.
     pub fn full(&self, short: &str) -> NodeName {
-        NodeName::new(&format!("{short}@{HOST}")).expect("short names are valid")
+        super::full_name(short)
     }
 
     /// A typed call to `server` on node `short` (see [`Harness::ask`]).
