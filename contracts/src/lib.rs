@@ -13,6 +13,7 @@
 
 pub mod map_reduce;
 pub mod ping_pong;
+pub mod shortener;
 
 use std::marker::PhantomData;
 

@@ -280,7 +280,7 @@ fn full_name(short: &str) -> NodeName {
     NodeName::new(&format!("{short}@{HOST}")).expect("short names are valid")
 }
 
-fn secs(d: Duration) -> String {
+pub(crate) fn secs(d: Duration) -> String {
     format!("{:.1} s", d.as_secs_f64())
 }
 

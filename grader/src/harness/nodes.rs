@@ -147,6 +147,11 @@ impl Harness {
         self.fabric.stats(from, to)
     }
 
+    /// The OS pid of node `short`'s current process, if it was started.
+    pub fn os_pid(&self, short: &str) -> Option<u32> {
+        self.cluster.node(short).map(|n| n.pid())
+    }
+
     /// The log file of a node.
     pub fn log_path(&self, short: &str) -> PathBuf {
         self.setup.dir.join(format!("{short}.log"))

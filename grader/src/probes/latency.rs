@@ -61,6 +61,13 @@ impl Latencies {
         self.hist.saturating_record(us);
     }
 
+    /// Adds every latency of `other` (same bounds, so it cannot fail).
+    pub fn merge(&mut self, other: &Latencies) {
+        self.hist
+            .add(&other.hist)
+            .expect("histograms with the same bounds always add");
+    }
+
     /// How many were recorded.
     pub fn count(&self) -> u64 {
         self.hist.len()
