@@ -15,13 +15,17 @@
 //! | … a `code` already taken by a different URL | `422` |
 //! | … a missing or invalid `url` or `code`, bad JSON, bad encoding | `400`, one line saying why |
 //! | … a body over [`MAX_BODY`] bytes | `413` |
+//! | … a body neither a form nor JSON | `415` |
 //! | … the store unreachable | `503`; nothing is cached or replicated |
 //! | `GET /<code>` of a link | `302`, `Location: <url>` |
 //! | `GET /<code>` of no link | `404` |
 //! | `GET /<code>`, not cached and the store unreachable | `503` within [`STORE_TIMEOUT_MS`] (plus a little) |
 //!
 //! A create answers `201` only once the store holds the link: the store is
-//! the source of truth and a cache only ever holds what the store has.
+//! the source of truth and a cache only ever holds what the store has. A
+//! `503` after the store did not answer in time has an unknown outcome (the
+//! command may still run): creates are safe to retry, since the same URL
+//! always gets the same code.
 //!
 //! # Between nodes
 //!

@@ -55,6 +55,53 @@ pub fn build(
     target_dir: Option<&Path>,
     out: &Output,
 ) -> Result<PathBuf, BuildError> {
+    let mut cmd = cargo_build(target_dir);
+    match manifest {
+        Some(m) => {
+            cmd.arg("--manifest-path").arg(m);
+        }
+        None => {
+            cmd.args(["-p", package]);
+        }
+    }
+    out.line("build", format!("cargo build --release -p {package}"));
+    let (mut binaries, success) = run_build(cmd)?;
+    if !success {
+        return Err(BuildError::Compile {
+            package: package.to_string(),
+        });
+    }
+    binaries
+        .remove(package)
+        .ok_or_else(|| BuildError::NoBinary {
+            package: package.to_string(),
+        })
+}
+
+/// Builds every package of the workspace at `manifest` in one cargo
+/// invocation (cargo compiles them side by side and shares what they
+/// share), going on past a package that does not compile. Returns each
+/// binary built, by name: a package missing from it did not build.
+pub fn build_workspace(
+    manifest: &Path,
+    target_dir: &Path,
+    what: &str,
+    out: &Output,
+) -> Result<std::collections::HashMap<String, PathBuf>, BuildError> {
+    let mut cmd = cargo_build(Some(target_dir));
+    cmd.arg("--manifest-path")
+        .arg(manifest)
+        .args(["--workspace", "--keep-going"]);
+    out.line(
+        "build",
+        format!("cargo build --release --workspace ({what})"),
+    );
+    Ok(run_build(cmd)?.0)
+}
+
+/// `cargo build --release` with JSON messages on stdout, rendered
+/// diagnostics on the terminal.
+fn cargo_build(target_dir: Option<&Path>) -> Command {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(workspace_root())
@@ -65,39 +112,33 @@ pub fn build(
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
-    match manifest {
-        Some(m) => {
-            cmd.arg("--manifest-path").arg(m);
-        }
-        None => {
-            cmd.args(["-p", package]);
-        }
-    }
     if let Some(t) = target_dir {
         cmd.env("CARGO_TARGET_DIR", t);
     }
-    out.line("build", format!("cargo build --release -p {package}"));
+    cmd
+}
+
+/// Runs a build; returns the binaries it reported (target name → path)
+/// and whether cargo succeeded.
+fn run_build(
+    mut cmd: Command,
+) -> Result<(std::collections::HashMap<String, PathBuf>, bool), BuildError> {
     let mut child = cmd.spawn().map_err(BuildError::NoCargo)?;
-    let mut binary = None;
+    let mut binaries = std::collections::HashMap::new();
     if let Some(stdout) = child.stdout.take() {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
                 continue;
             };
-            if v["reason"] == "compiler-artifact" && v["target"]["name"] == package {
-                if let Some(exe) = v["executable"].as_str() {
-                    binary = Some(PathBuf::from(exe));
+            if v["reason"] == "compiler-artifact" {
+                if let (Some(name), Some(exe)) =
+                    (v["target"]["name"].as_str(), v["executable"].as_str())
+                {
+                    binaries.insert(name.to_string(), PathBuf::from(exe));
                 }
             }
         }
     }
     let status = child.wait().map_err(BuildError::NoCargo)?;
-    if !status.success() {
-        return Err(BuildError::Compile {
-            package: package.to_string(),
-        });
-    }
-    binary.ok_or_else(|| BuildError::NoBinary {
-        package: package.to_string(),
-    })
+    Ok((binaries, status.success()))
 }

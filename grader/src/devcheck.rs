@@ -6,7 +6,7 @@
 use crate::mutants::{self, Mutant};
 use crate::part::{Graded, Part};
 use crate::report::model::{RunReport, StageStatus};
-use crate::run::grade::{self, GradeOptions};
+use crate::run::grade::{self, GradeError, GradeOptions};
 use crate::run::output::Output;
 
 /// Runs the checks; returns the process exit code (0 when the kit is sound).
@@ -93,22 +93,42 @@ pub async fn run(
                 ));
             }
         }
-        for m in list
+        let chosen: Vec<&Mutant> = list
             .iter()
             .filter(|m| only_mutant.is_none_or(|o| o == m.name))
-        {
+            .collect();
+        if chosen.is_empty() {
+            continue;
+        }
+        let missing = part.missing_services();
+        if !missing.is_empty() {
+            let missing = GradeError::MissingServices(missing);
+            problems.push(format!("{} mutants: {missing}", part.id));
+            continue;
+        }
+        // One build for all of them: cargo compiles the mutants side by side.
+        out.plain(format!(
+            "\nbuilding {} mutants of {}",
+            chosen.len(),
+            part.id
+        ));
+        let binaries = mutants::build_all(part, &chosen, &out);
+        for (m, binary) in chosen.into_iter().zip(binaries) {
             out.plain(format!(
                 "\nmutant {}: {} (must be caught by stage {})",
                 m.name, m.description, m.stage
             ));
-            let target = Graded::Mutant(m.name.clone());
-            let report = match grade::grade(part, &target, &opts(Some(m.stage)), &out).await {
-                Ok(run) => run.report,
+            let binary = match binary {
+                Ok(b) => b,
                 Err(e) => {
                     problems.push(format!("{} mutant {}: {e}", part.id, m.name));
                     continue;
                 }
             };
+            let target = Graded::Mutant(m.name.clone());
+            let report = grade::grade_binary(part, &target, &binary, &opts(Some(m.stage)), &out)
+                .await
+                .report;
             match mutant_verdict(&report, m) {
                 Ok(v) => passed.push(format!("{} mutant {}: {v}", part.id, m.name)),
                 Err(v) => problems.push(format!("{} mutant {}: {v}", part.id, m.name)),

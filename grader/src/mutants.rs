@@ -11,16 +11,18 @@
 //! @@ ...
 //! ```
 //!
-//! The mutated copy is built as a crate of its own (the workspace's
-//! inherited settings written out, path dependencies made absolute, the
-//! workspace's Cargo.lock copied) into a target directory shared by all
-//! mutants, so only the mutated crate itself is recompiled.
+//! Each mutated copy is a crate of its own (the workspace's inherited
+//! settings written out, path dependencies made absolute, renamed
+//! `<part>-mutant-<name>`), and a part's mutants are built together, as one
+//! workspace with the repository's Cargo.lock, in one cargo invocation,
+//! into a target directory shared by all mutants: only the mutated crates
+//! themselves are compiled, side by side.
 
 use crate::builder::{self, BuildError};
 use crate::part::Part;
 use crate::run::output::Output;
 use std::path::{Path, PathBuf};
-use toml_edit::{DocumentMut, Item, Table};
+use toml_edit::{DocumentMut, Item};
 
 /// One mutant of a part's solution.
 #[derive(Debug, Clone)]
@@ -47,6 +49,9 @@ pub enum MutantError {
     /// The mutated crate did not build.
     #[error(transparent)]
     Build(#[from] BuildError),
+    /// The batch could not be built at all (cargo did not run).
+    #[error("the mutants could not be built: {0}")]
+    Batch(String),
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> MutantError {
@@ -142,17 +147,87 @@ fn split_files(name: &str, patch: &str) -> Result<Vec<(String, String)>, MutantE
 /// Copies the part's solution, applies the mutant's patch, and builds it.
 /// Returns the binary.
 pub fn build(part: &Part, m: &Mutant, out: &Output) -> Result<PathBuf, MutantError> {
+    build_all(part, &[m], out)
+        .pop()
+        .expect("one result per mutant")
+}
+
+/// Builds mutants `ms` of `part` in one cargo invocation: each is a crate
+/// of its own (package `<part>-mutant-<name>`) in a workspace made for the
+/// batch, so cargo compiles them side by side instead of one after the
+/// other, and a mutant that does not compile does not stop the rest.
+/// Returns one result per mutant, in order.
+pub fn build_all(part: &Part, ms: &[&Mutant], out: &Output) -> Vec<Result<PathBuf, MutantError>> {
     let root = builder::workspace_root();
-    let solution = root.join("solutions").join(&part.dir);
-    let work = builder::target_dir()
+    let batch = builder::target_dir()
         .join("grader")
         .join("mutants")
-        .join(part.id)
-        .join(&m.name);
-    let _ = std::fs::remove_dir_all(&work);
+        .join(part.id);
+    let _ = std::fs::remove_dir_all(&batch);
+    let mut results: Vec<Result<String, MutantError>> =
+        ms.iter().map(|m| prepare(&root, part, m, &batch)).collect();
+    let members: Vec<String> = results
+        .iter()
+        .zip(ms)
+        .filter(|(r, _)| r.is_ok())
+        .map(|(_, m)| format!("{:?}", m.name))
+        .collect();
+    let mut binaries = std::collections::HashMap::new();
+    if !members.is_empty() {
+        let built = write_batch(&root, &batch, &members).and_then(|()| {
+            let target = builder::target_dir().join("grader").join("mutants-target");
+            let what = format!("{} mutants of {}", members.len(), part.id);
+            builder::build_workspace(&batch.join("Cargo.toml"), &target, &what, out)
+                .map_err(|e| MutantError::Batch(e.to_string()))
+        });
+        match built {
+            Ok(b) => binaries = b,
+            Err(e) => {
+                for r in results.iter_mut().filter(|r| r.is_ok()) {
+                    *r = Err(MutantError::Batch(e.to_string()));
+                }
+            }
+        }
+    }
+    results
+        .into_iter()
+        .map(|r| {
+            let package = r?;
+            binaries
+                .remove(&package)
+                .ok_or(MutantError::Build(BuildError::Compile { package }))
+        })
+        .collect()
+}
+
+/// The package (and binary) name of mutant `m`'s crate.
+fn package_name(part: &Part, m: &Mutant) -> String {
+    format!("{}-mutant-{}", part.id, m.name)
+}
+
+/// Writes mutant `m` as a crate of the batch workspace: the solution,
+/// patched, with a manifest that builds outside the repository's
+/// workspace. Returns its package name.
+fn prepare(root: &Path, part: &Part, m: &Mutant, batch: &Path) -> Result<String, MutantError> {
+    let solution = root.join("solutions").join(&part.dir);
+    let work = batch.join(&m.name);
     copy_dir(&solution, &work)?;
-    for (rel, diff) in split_files(&m.name, &m.patch)? {
+    for (rel, patched) in apply(&solution, m)? {
         let path = work.join(&rel);
+        std::fs::write(&path, patched).map_err(io(path.display().to_string()))?;
+    }
+    let package = package_name(part, m);
+    standalone_manifest(root, &solution, &work, &package)?;
+    Ok(package)
+}
+
+/// The files of the solution at `solution` that mutant `m` changes, as it
+/// changes them: (path relative to the crate, new contents). A patch that
+/// does not apply, or changes nothing, is an error.
+pub fn apply(solution: &Path, m: &Mutant) -> Result<Vec<(String, String)>, MutantError> {
+    let mut files = vec![];
+    for (rel, diff) in split_files(&m.name, &m.patch)? {
+        let path = solution.join(&rel);
         let original = std::fs::read_to_string(&path).map_err(io(path.display().to_string()))?;
         let patch = diffy::Patch::from_str(&diff)
             .map_err(|e| MutantError::Patch(m.name.clone(), format!("{rel}: {e}")))?;
@@ -165,17 +240,23 @@ pub fn build(part: &Part, m: &Mutant, out: &Output) -> Result<PathBuf, MutantErr
                 format!("changes nothing in {rel}"),
             ));
         }
-        std::fs::write(&path, patched).map_err(io(path.display().to_string()))?;
+        files.push((rel, patched));
     }
-    standalone_manifest(&root, &solution, &work)?;
-    std::fs::copy(root.join("Cargo.lock"), work.join("Cargo.lock")).map_err(io("Cargo.lock"))?;
-    let target = builder::target_dir().join("grader").join("mutants-target");
-    Ok(builder::build(
-        &part.solution_package,
-        Some(&work.join("Cargo.toml")),
-        Some(&target),
-        out,
-    )?)
+    Ok(files)
+}
+
+/// The batch's workspace manifest, and the repository's Cargo.lock, so the
+/// mutants build with exactly the dependencies the solution does.
+fn write_batch(root: &Path, batch: &Path, members: &[String]) -> Result<(), MutantError> {
+    let manifest = format!(
+        "# Made by the grader for one build of mutants; rewritten each time.\n\
+         [workspace]\nresolver = \"2\"\nmembers = [{}]\n",
+        members.join(", ")
+    );
+    let path = batch.join("Cargo.toml");
+    std::fs::write(&path, manifest).map_err(io(path.display().to_string()))?;
+    std::fs::copy(root.join("Cargo.lock"), batch.join("Cargo.lock")).map_err(io("Cargo.lock"))?;
+    Ok(())
 }
 
 fn copy_dir(from: &Path, to: &Path) -> Result<(), MutantError> {
@@ -194,10 +275,16 @@ fn copy_dir(from: &Path, to: &Path) -> Result<(), MutantError> {
     Ok(())
 }
 
-/// Rewrites the copied manifest so it builds outside the workspace:
-/// `x.workspace = true` replaced by the workspace's value, relative paths
-/// made absolute (relative to the original crate), and an empty `[workspace]`.
-fn standalone_manifest(root: &Path, original: &Path, work: &Path) -> Result<(), MutantError> {
+/// Rewrites the copied manifest so it builds outside the repository's
+/// workspace: `x.workspace = true` replaced by the workspace's value,
+/// relative paths made absolute (relative to the original crate), and the
+/// package and its binary renamed `package`.
+fn standalone_manifest(
+    root: &Path,
+    original: &Path,
+    work: &Path,
+    package: &str,
+) -> Result<(), MutantError> {
     let read = |p: &Path| -> Result<DocumentMut, MutantError> {
         let text = std::fs::read_to_string(p).map_err(io(p.display().to_string()))?;
         text.parse::<DocumentMut>()
@@ -245,7 +332,12 @@ fn standalone_manifest(root: &Path, original: &Path, work: &Path) -> Result<(), 
             }
         }
     }
-    doc["workspace"] = Item::Table(Table::new());
+    doc["package"]["name"] = toml_edit::value(package);
+    if let Some(bins) = doc["bin"].as_array_of_tables_mut() {
+        for bin in bins.iter_mut() {
+            bin["name"] = toml_edit::value(package);
+        }
+    }
     let out = work.join("Cargo.toml");
     std::fs::write(&out, doc.to_string()).map_err(io(out.display().to_string()))
 }
@@ -272,6 +364,29 @@ mod tests {
         assert_eq!(m.description, "The bug.");
         assert!(m.patch.starts_with("--- a/src/a.rs"));
         assert!(parse("y", "--- a/x\n+++ b/x\n").is_err());
+    }
+
+    /// Every mutant of every part applies to its solution as it is now and
+    /// names one of the part's stages: a stale patch is found here, not
+    /// after a dev-check's builds.
+    #[test]
+    fn every_mutant_applies_and_names_a_stage() {
+        for part in crate::parts::all() {
+            let solution = builder::workspace_root().join("solutions").join(&part.dir);
+            let mutants = list(&part).unwrap();
+            assert!(mutants.len() >= 3, "{}: {} mutants", part.id, mutants.len());
+            for m in &mutants {
+                apply(&solution, m).unwrap_or_else(|e| panic!("{}: {e}", part.id));
+                assert!(
+                    (1..=part.stages.len() as u32).contains(&m.stage),
+                    "{} mutant {} names stage {}",
+                    part.id,
+                    m.name,
+                    m.stage
+                );
+                assert!(!m.description.is_empty(), "{} mutant {}", part.id, m.name);
+            }
+        }
     }
 
     #[test]

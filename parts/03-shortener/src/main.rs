@@ -25,10 +25,12 @@ use cache::Cache;
 use cache_server::CacheServer;
 use clap::Parser;
 use contracts::shortener::CACHE;
+use futures::FutureExt;
 use links::{Links, Resolved};
 use netsplit::supervisor::{self, ChildSpec, Strategy, SupervisorSpec};
 use netsplit::{Ctx, ExitReason, Node, NodeArgs, NodeName, Signal};
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
 use store::Store;
 
 #[derive(Parser)]
@@ -112,31 +114,52 @@ async fn main() {
 async fn shell(node: &Node, links: &Links) {
     let mut commands = netsplit::shell::Commands::stdin();
     while let Some(line) = commands.next().await {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        match words.as_slice() {
-            [] => {}
-            ["quit"] => return,
-            ["help"] => println!("{HELP}"),
-            ["add", url] => add(links, url, None).await,
-            ["add", url, code] => add(links, url, Some(code)).await,
-            ["get", code] => match links.resolve(code).await {
-                Resolved::Found(url) => println!("{code} -> {url}"),
-                Resolved::Unknown => println!("{code}: no such link"),
-                Resolved::Unavailable(e) => println!("{code}: unavailable: {e}"),
-            },
-            ["cache"] => println!("{} links cached on this node", links.cache.len()),
-            ["nodes"] => println!("nodes [{}]", names(&node.nodes())),
-            ["connect", peer] => match NodeName::new(peer) {
-                Ok(peer) => println!("connect {peer} {}", node.connect(&peer).await),
-                Err(e) => println!("error: {e}"),
-            },
-            ["disconnect", peer] => match NodeName::new(peer) {
-                Ok(peer) => println!("disconnect {peer} {}", node.disconnect(&peer).await),
-                Err(e) => println!("error: {e}"),
-            },
-            _ => println!("error: unknown command {line:?}; {HELP}"),
+        // A hole not filled yet panics: say so, and keep the node running.
+        let done = AssertUnwindSafe(command(node, links, &line)).catch_unwind();
+        match done.await {
+            Ok(Flow::Quit) => return,
+            Ok(Flow::Next) => {}
+            Err(panic) => println!(
+                "error: that command panicked: {}",
+                http::panic_message(&*panic)
+            ),
         }
     }
+}
+
+/// What the shell does after a command.
+enum Flow {
+    Next,
+    Quit,
+}
+
+/// Runs one shell command.
+async fn command(node: &Node, links: &Links, line: &str) -> Flow {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    match words.as_slice() {
+        [] => {}
+        ["quit"] => return Flow::Quit,
+        ["help"] => println!("{HELP}"),
+        ["add", url] => add(links, url, None).await,
+        ["add", url, code] => add(links, url, Some(code)).await,
+        ["get", code] => match links.resolve(code).await {
+            Resolved::Found(url) => println!("{code} -> {url}"),
+            Resolved::Unknown => println!("{code}: no such link"),
+            Resolved::Unavailable(e) => println!("{code}: unavailable: {e}"),
+        },
+        ["cache"] => println!("links cached on this node: {}", links.cache.len()),
+        ["nodes"] => println!("nodes [{}]", names(&node.nodes())),
+        ["connect", peer] => match NodeName::new(peer) {
+            Ok(peer) => println!("connect {peer} {}", node.connect(&peer).await),
+            Err(e) => println!("error: {e}"),
+        },
+        ["disconnect", peer] => match NodeName::new(peer) {
+            Ok(peer) => println!("disconnect {peer} {}", node.disconnect(&peer).await),
+            Err(e) => println!("error: {e}"),
+        },
+        _ => println!("error: unknown command {line:?}; {HELP}"),
+    }
+    Flow::Next
 }
 
 /// The shell's create: no HTTP checks, so only for trying things by hand.

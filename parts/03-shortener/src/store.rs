@@ -79,10 +79,23 @@ impl Store {
         }
     }
 
+    /// Runs `cmd` within the deadline. A connection found broken (the store
+    /// restarted since the last command) is remade and the command sent
+    /// once more, so a store that came back costs no failed request. Every
+    /// command here may safely run twice.
     async fn run<T: redis::FromRedisValue>(&self, cmd: redis::Cmd) -> Result<T, StoreError> {
         let mut conn = self.conn.clone();
         let timeout = Duration::from_millis(STORE_TIMEOUT_MS);
-        match tokio::time::timeout(timeout, cmd.query_async(&mut conn)).await {
+        let attempts = async {
+            match cmd.query_async(&mut conn).await {
+                Err(e) if e.is_io_error() || e.is_connection_dropped() => {
+                    cmd.query_async(&mut conn).await
+                }
+                result => result,
+            }
+        };
+        match tokio::time::timeout(timeout, attempts).await {
+            Ok(Err(e)) if e.is_timeout() => Err(StoreError::Timeout),
             Ok(result) => Ok(result?),
             Err(_) => Err(StoreError::Timeout),
         }

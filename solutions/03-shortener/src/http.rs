@@ -3,6 +3,7 @@
 //! never a hang or a crash.
 
 use crate::links::{CreateError, Links, Resolved};
+use crate::store::StoreError;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -64,6 +65,12 @@ async fn create(State(links): State<Links>, headers: HeaderMap, body: Bytes) -> 
             Err(e @ CreateError::Taken(_)) => {
                 reason(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string())
             }
+            // A command that timed out may still run once the store
+            // wakes up: say so. Retrying is safe (same URL, same code).
+            Err(e @ CreateError::Store(StoreError::Timeout)) => reason(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &format!("{e}: the link may or may not exist; retrying is safe"),
+            ),
             Err(e) => reason(
                 StatusCode::SERVICE_UNAVAILABLE,
                 &format!("nothing was created: {e}"),
@@ -164,18 +171,20 @@ fn reason(status: StatusCode, why: &str) -> Response {
 async fn guarded(body: impl Future<Output = Response>) -> Response {
     match AssertUnwindSafe(body).catch_unwind().await {
         Ok(response) => response,
-        Err(panic) => {
-            let msg = panic
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| panic.downcast_ref::<&str>().copied())
-                .unwrap_or("a panic");
-            reason(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                &format!("this node panicked: {msg}"),
-            )
-        }
+        Err(panic) => reason(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("this node panicked: {}", panic_message(&*panic)),
+        ),
     }
+}
+
+/// The message a panic carried (`todo!("…")` carries its text).
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("a panic without a message")
 }
 
 #[cfg(test)]
