@@ -63,8 +63,14 @@ fn matches(shown: &[String], actual: &str) -> Result<(), String> {
             .ok_or_else(|| format!("printed {actual:?}"));
     }
     let split = |lines: Vec<&'_ str>| -> (Vec<String>, Vec<String>) {
-        let blank = lines.iter().position(|l| l.is_empty()).unwrap_or(lines.len());
-        let head = lines[..blank].iter().map(|l| l.to_ascii_lowercase()).collect();
+        let blank = lines
+            .iter()
+            .position(|l| l.is_empty())
+            .unwrap_or(lines.len());
+        let head = lines[..blank]
+            .iter()
+            .map(|l| l.to_ascii_lowercase())
+            .collect();
         let body = lines[blank..]
             .iter()
             .filter(|l| !l.is_empty())
@@ -96,7 +102,11 @@ async fn the_chapters_curls_work_as_written() {
     let chapter = std::fs::read_to_string(root.join(CHAPTER)).unwrap();
     let shown = transcripts(&chapter);
     assert!(
-        shown.iter().filter(|s| s.command.starts_with("curl")).count() >= 8,
+        shown
+            .iter()
+            .filter(|s| s.command.starts_with("curl"))
+            .count()
+            >= 8,
         "the section shows fewer curls than expected: {shown:#?}"
     );
     for program in ["curl", "redis-cli"] {
@@ -121,7 +131,9 @@ async fn the_chapters_curls_work_as_written() {
         dir: dir.path().to_path_buf(),
     };
     let mut h = Harness::new(setup, out).await.expect("harness starts");
-    h.start_store(Persistence::None).await.expect("redis starts");
+    h.start_store(Persistence::None)
+        .await
+        .expect("redis starts");
     let urls: Vec<String> = ["n1", "n2"]
         .iter()
         .map(|s| h.store_url(s).unwrap())
@@ -155,7 +167,11 @@ async fn the_chapters_curls_work_as_written() {
             .replace("127.0.0.1:8001", &http1)
             .replace("127.0.0.1:8002", &http2)
             // Quoted replies, as redis-cli prints them on a terminal.
-            .replacen("redis-cli ", &format!("redis-cli --no-raw -p {store_port} "), 1);
+            .replacen(
+                "redis-cli ",
+                &format!("redis-cli --no-raw -p {store_port} "),
+                1,
+            );
         let done = Command::new("sh").arg("-c").arg(&command).output().unwrap();
         let printed = String::from_utf8_lossy(&done.stdout);
         if let Err(why) = matches(&s.output, &printed) {
