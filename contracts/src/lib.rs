@@ -14,6 +14,7 @@
 pub mod map_reduce;
 pub mod ping_pong;
 pub mod shortener;
+pub mod shortener_improved;
 
 use std::marker::PhantomData;
 

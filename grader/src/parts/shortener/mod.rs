@@ -104,25 +104,25 @@ pub fn part() -> Part {
 
 /// How long a cache may take to hear of a new link (an abcast, a nodeup
 /// answered): generous, as the deadline only fails a node that never does.
-const SPREAD: Duration = Duration::from_secs(5);
+pub(crate) const SPREAD: Duration = Duration::from_secs(5);
 
 /// The links a stage created that the store holds: code → URL.
 #[derive(Debug, Default, Clone)]
-struct Book(BTreeMap<String, String>);
+pub(crate) struct Book(pub(crate) BTreeMap<String, String>);
 
 impl Book {
-    fn add(&mut self, code: &str, url: &str) {
+    pub(crate) fn add(&mut self, code: &str, url: &str) {
         self.0.insert(code.to_string(), url.to_string());
     }
 
-    fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.0.len()
     }
 }
 
 /// Starts the store and nodes `shorts` (each with its own store link), and
 /// meshes them.
-async fn start(
+pub(crate) async fn start(
     h: &mut Harness,
     shorts: &[&str],
     persistence: Persistence,
@@ -137,7 +137,7 @@ async fn start(
 
 /// Starts nodes (the store already running): HTTP on a free port, the store
 /// through the node's own link. A restart reuses the flags.
-async fn start_nodes(h: &mut Harness, shorts: &[&str]) -> Result<(), StageError> {
+pub(crate) async fn start_nodes(h: &mut Harness, shorts: &[&str]) -> Result<(), StageError> {
     let mut urls = BTreeMap::new();
     for s in shorts {
         urls.insert(s.to_string(), h.store_url(s)?);
@@ -155,7 +155,7 @@ async fn start_nodes(h: &mut Harness, shorts: &[&str]) -> Result<(), StageError>
 
 /// A fresh URL in normal form (as the `url` crate prints it, so a node's
 /// Location must be exactly this string).
-fn fresh_url(h: &mut Harness) -> String {
+pub(crate) fn fresh_url(h: &mut Harness) -> String {
     const SITES: [&str; 4] = [
         "https://example.com",
         "http://example.org",
@@ -170,7 +170,7 @@ fn fresh_url(h: &mut Harness) -> String {
 /// Creates a link for `url` on node `short` (a form post) and records it in
 /// `book`. Anything but a 201 with the code and its Location fails the
 /// stage.
-async fn create(
+pub(crate) async fn create(
     h: &mut Harness,
     book: &mut Book,
     short: &str,
@@ -202,7 +202,7 @@ async fn create(
 }
 
 /// The code of a well-formed 201: the body (trimmed), matching Location.
-fn created_code(ex: &Exchange) -> Option<String> {
+pub(crate) fn created_code(ex: &Exchange) -> Option<String> {
     let code = ex.body.trim();
     (ex.status == Some(201)
         && !code.is_empty()
@@ -211,7 +211,7 @@ fn created_code(ex: &Exchange) -> Option<String> {
 }
 
 /// Creates `per_node` links on each of `shorts`, in turns.
-async fn create_on_each(
+pub(crate) async fn create_on_each(
     h: &mut Harness,
     book: &mut Book,
     shorts: &[&str],
@@ -228,7 +228,8 @@ async fn create_on_each(
 }
 
 /// What one GET of a link said.
-enum Followed {
+pub(crate) enum Followed {
+    /// A 302 to the link's URL.
     Right,
     /// A 302 to another URL: a wrong link, the worst a shortener can do.
     Wrong(String),
@@ -236,7 +237,7 @@ enum Followed {
     Missing(String),
 }
 
-fn follow(ex: &Exchange, url: &str) -> Followed {
+pub(crate) fn follow(ex: &Exchange, url: &str) -> Followed {
     match (ex.status, ex.header("location")) {
         (Some(302), Some(loc)) if loc == url => Followed::Right,
         (Some(302), _) => Followed::Wrong(ex.describe()),
@@ -247,7 +248,7 @@ fn follow(ex: &Exchange, url: &str) -> Followed {
 /// Liveness: within `within`, every node of `shorts` redirects every link of
 /// `book` to its URL. Safety, checked too: no answer along the way was a
 /// redirect to another URL.
-async fn serves_all(
+pub(crate) async fn serves_all(
     h: &mut Harness,
     shorts: &[&str],
     book: &Book,
@@ -288,9 +289,12 @@ async fn serves_all(
                         }
                     }
                     if let Some(first) = first {
-                        let size = cache_size(&view, p.node()).await;
+                        let size = match cache_size(&view, p.node()).await {
+                            Some(size) => format!("; {size}"),
+                            None => String::new(),
+                        };
                         short_of.push(format!(
-                            "{} serves {} of {} (e.g. {first}; {size})",
+                            "{} serves {} of {} (e.g. {first}{size})",
                             p.node(),
                             book.len() - missing,
                             book.len()
@@ -314,7 +318,7 @@ async fn serves_all(
 
 /// Safety: no node of `shorts` redirects any of `codes` (links that must not
 /// exist: refused creates). A 404 or a 503 is fine.
-async fn serves_none(
+pub(crate) async fn serves_none(
     h: &mut Harness,
     shorts: &[&str],
     codes: &[String],
@@ -335,8 +339,9 @@ async fn serves_none(
         .no_violations(violations)
 }
 
-/// "cache: N links" for a failure message, or why it is unknown.
-async fn cache_size(view: &crate::harness::ClusterView, short: &str) -> String {
+/// "its cache holds N links" for a failure message, or why it is unknown;
+/// nothing for a node with no Part 3 cache server (Part 4's nodes).
+pub(crate) async fn cache_size(view: &crate::harness::ClusterView, short: &str) -> Option<String> {
     match view
         .ask(
             short,
@@ -346,13 +351,16 @@ async fn cache_size(view: &crate::harness::ClusterView, short: &str) -> String {
         )
         .await
     {
-        Ok(CacheReply::Size(n)) => format!("its cache holds {n} links"),
-        Err(e) => format!("its cache server did not say how many links it holds: {e}"),
+        Ok(CacheReply::Size(n)) => Some(format!("its cache holds {n} links")),
+        Err(netsplit::gen_server::CallError::NoProc) => None,
+        Err(e) => Some(format!(
+            "its cache server did not say how many links it holds: {e}"
+        )),
     }
 }
 
 /// The store itself, read directly: the URL `code` holds.
-async fn store_get(h: &Harness, code: &str) -> Result<Option<String>, StageError> {
+pub(crate) async fn store_get(h: &Harness, code: &str) -> Result<Option<String>, StageError> {
     let url = h.store_direct_url()?;
     let got: Result<Option<String>, redis::RedisError> = async {
         let client = redis::Client::open(url.as_str())?;
@@ -367,7 +375,7 @@ async fn store_get(h: &Harness, code: &str) -> Result<Option<String>, StageError
 }
 
 /// The store itself, written directly (a collision planted by the grader).
-async fn store_set(h: &Harness, code: &str, url: &str) -> Result<(), StageError> {
+pub(crate) async fn store_set(h: &Harness, code: &str, url: &str) -> Result<(), StageError> {
     let direct = h.store_direct_url()?;
     let done: Result<(), redis::RedisError> = async {
         let client = redis::Client::open(direct.as_str())?;
@@ -383,7 +391,7 @@ async fn store_set(h: &Harness, code: &str, url: &str) -> Result<(), StageError>
 }
 
 /// How many links the store holds (keys `link:*`).
-async fn store_link_count(h: &Harness) -> Result<usize, StageError> {
+pub(crate) async fn store_link_count(h: &Harness) -> Result<usize, StageError> {
     let direct = h.store_direct_url()?;
     let keys: Result<Vec<String>, redis::RedisError> = async {
         let client = redis::Client::open(direct.as_str())?;
@@ -399,4 +407,4 @@ async fn store_link_count(h: &Harness) -> Result<usize, StageError> {
 }
 
 /// The fabric's name for the store, for partition groups.
-const S: &str = STORE;
+pub(crate) const S: &str = STORE;
