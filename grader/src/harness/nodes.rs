@@ -161,13 +161,30 @@ impl Harness {
     /// others, as `net_kernel:connect_node` would) and checks every node lists
     /// every other one.
     pub async fn mesh(&mut self, shorts: &[&str]) -> Result<(), StageError> {
-        let first = shorts[0];
-        for other in &shorts[1..] {
-            let peer = self.full(other);
-            let _: Result<bool, _> = self.rpc(first, "net_kernel", "connect_node", &peer).await;
+        self.connect_from(
+            shorts[0],
+            &shorts[1..],
+            shorts,
+            "the nodes form a full mesh",
+        )
+        .await
+    }
+
+    /// Node `from` connects to each of `peers` (`net_kernel:connect_node`,
+    /// as after a heal or a restart, when nothing reconnects by itself),
+    /// then liveness: `all` form one full mesh.
+    pub async fn connect_from(
+        &mut self,
+        from: &str,
+        peers: &[&str],
+        all: &[&str],
+        what: &str,
+    ) -> Result<(), StageError> {
+        for peer in peers {
+            let peer = self.full(peer);
+            let _: Result<bool, _> = self.rpc(from, "net_kernel", "connect_node", &peer).await;
         }
-        self.wait_connected(shorts, "the nodes form a full mesh")
-            .await
+        self.wait_connected(all, what).await
     }
 
     /// Liveness: within a few seconds, each of `shorts` lists exactly the

@@ -422,10 +422,9 @@ async fn late_joiner(h: &mut Harness) -> Result<(), StageError> {
 
     h.start_nodes(&["n4"]).await?;
     h.mark("n4 joins after the pings were sent");
-    let n1 = h.full("n1");
-    let _: Result<bool, _> = h.rpc("n4", "net_kernel", "connect_node", &n1).await;
     let four = ["n1", "n2", "n3", "n4"];
-    h.wait_connected(&four, "n4 joins the mesh").await?;
+    h.connect_from("n4", &["n1"], &four, "n4 joins the mesh")
+        .await?;
     let want = sent.expected(h, &four);
     converge(
         h,
@@ -557,12 +556,14 @@ async fn partition_and_heal(h: &mut Harness) -> Result<(), StageError> {
     )?;
 
     h.heal();
-    let (n2, n3) = (h.full("n2"), h.full("n3"));
-    let _: Result<bool, _> = h.rpc("n1", "net_kernel", "connect_node", &n2).await;
-    let _: Result<bool, _> = h.rpc("n1", "net_kernel", "connect_node", &n3).await;
     h.mark("n1 reconnects to n2 and n3");
-    h.wait_connected(&THREE, "the healed cluster is one mesh again")
-        .await?;
+    h.connect_from(
+        "n1",
+        &["n2", "n3"],
+        &THREE,
+        "the healed cluster is one mesh again",
+    )
+    .await?;
     all_exact(
         h,
         &sent,

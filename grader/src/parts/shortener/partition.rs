@@ -45,13 +45,13 @@ pub(super) async fn stage(h: &mut Harness) -> Result<(), StageError> {
     .await?;
 
     h.heal();
-    for peer in ["n2", "n3"] {
-        let _: Result<bool, _> = h
-            .rpc("n1", "net_kernel", "connect_node", &h.full(peer))
-            .await;
-    }
-    h.wait_connected(&THREE, "the nodes reconnect after the heal")
-        .await?;
+    h.connect_from(
+        "n1",
+        &["n2", "n3"],
+        &THREE,
+        "the nodes reconnect after the heal",
+    )
+    .await?;
     serves_all(
         h,
         &THREE,

@@ -37,11 +37,13 @@ pub(super) async fn stage(h: &mut Harness) -> Result<(), StageError> {
     .await?;
     h.stop("n1").await?;
     h.restart("n3").await?;
-    let _: Result<bool, _> = h
-        .rpc("n2", "net_kernel", "connect_node", &h.full("n3"))
-        .await;
-    h.wait_connected(&["n2", "n3"], "n3 is back and connected to n2")
-        .await?;
+    h.connect_from(
+        "n2",
+        &["n3"],
+        &["n2", "n3"],
+        "n3 is back and connected to n2",
+    )
+    .await?;
     serves_all(
         h,
         &["n3"],

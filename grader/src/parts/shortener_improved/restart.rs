@@ -76,13 +76,9 @@ pub(super) async fn stage(h: &mut Harness) -> Result<(), StageError> {
 
 /// Connects node `short`, restarted, to the others again.
 async fn reconnect(h: &mut Harness, short: &str) -> Result<(), StageError> {
-    for peer in THREE.iter().filter(|s| **s != short) {
-        let _: Result<bool, _> = h
-            .rpc(peer, "net_kernel", "connect_node", &h.full(short))
-            .await;
-    }
-    h.wait_connected(&THREE, &format!("{short} is back and connected"))
-        .await
+    let peers: Vec<&str> = THREE.iter().copied().filter(|s| *s != short).collect();
+    let what = format!("{short} is back and connected");
+    h.connect_from(short, &peers, &THREE, &what).await
 }
 
 fn probes(h: &mut Harness) -> Result<BTreeMap<String, HttpProbe>, StageError> {
