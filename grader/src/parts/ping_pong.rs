@@ -8,11 +8,11 @@ use crate::harness::{ClusterView, Harness, StageError};
 use crate::part::{Part, StageDef};
 use crate::report::model::CheckKind;
 use contracts::ping_pong::{
-    ClusterCounts, ConsumerCall, Counts, ProducerCall, ProducerReply, CONSUMER, CONSUMER_SERVER,
-    PRODUCER_SERVER,
+    ClusterCounts, ConsumerCall, Counts, Ping, ProducerCall, ProducerReply, CONSUMER,
+    CONSUMER_SERVER, PRODUCER_SERVER,
 };
 use futures::FutureExt;
-use netsplit::gen_server::CallError;
+use netsplit::gen_server::{self, CallError};
 use netsplit::NodeName;
 use rand::Rng;
 use std::collections::BTreeMap;
@@ -240,7 +240,40 @@ async fn all_exact(
 // ---------------------------------------------------------------------- stages
 
 async fn broadcast(h: &mut Harness) -> Result<(), StageError> {
-    converged_cluster(h, 3).await.map(|_| ())
+    let sent = converged_cluster(h, 3).await?;
+    // A ping says "at least this many": a late one, older than what a
+    // consumer already has (as a restarted or partitioned producer's can
+    // be), must leave its count alone.
+    let producer = h.full("n1");
+    let count = sent
+        .0
+        .get("n1")
+        .copied()
+        .unwrap_or(0)
+        .saturating_sub(2)
+        .max(1);
+    let stale = Ping { producer, count };
+    for s in THREE {
+        let consumer = h.full(s);
+        let _ = gen_server::cast(h.control(), (CONSUMER, &consumer), &stale);
+    }
+    h.mark(format!(
+        "the grader casts every consumer an older ping: n1 at {count}"
+    ));
+    tokio::time::sleep(h.scaled(Duration::from_millis(300))).await;
+    let want = sent.expected(h, &THREE);
+    let view = h.view();
+    let mut lowered = vec![];
+    for s in THREE {
+        match consumer_counts(&view, s).await {
+            Ok(c) if normal(&c) == want => {}
+            Ok(c) => lowered.push(format!("{s} has {}, not {}", show(&c), show(&want))),
+            Err(e) => lowered.push(e),
+        }
+    }
+    h.safety("a late ping, older than the count, lowers no count")
+        .expected(format!("every consumer still at {}", show(&want)))
+        .no_violations(lowered)
 }
 
 async fn get_counts(
