@@ -176,7 +176,7 @@ async fn command(node: &Node, links: &Links, line: &str) -> Flow {
             Some(owner) => println!("{code} is owned by {owner}"),
             None => println!("{code}: the ring is empty"),
         },
-        ["views", code] => println!("{code}: {} views", links.views.total(code)),
+        ["views", code] => println!("views of {code}: {}", links.views.total(code)),
         ["ring"] => println!("ring [{}]", names(&links.ring.members())),
         ["cache"] => println!("links cached on this node: {}", links.cache.len()),
         ["nodes"] => println!("nodes [{}]", names(&node.nodes())),
