@@ -84,20 +84,9 @@ async fn cluster(package: &str, dir: &std::path::Path) -> Fallible<Harness> {
     h.start_store(Persistence::None)
         .await
         .map_err(|e| format!("{e:?}"))?;
-    let mut urls = std::collections::BTreeMap::new();
-    for s in NODES {
-        urls.insert(s, h.store_url(s).map_err(|e| format!("{e:?}"))?);
-    }
-    h.start_nodes_with(&NODES, |s| {
-        vec![
-            "--http".into(),
-            "127.0.0.1:0".into(),
-            "--redis-url".into(),
-            urls[s].clone(),
-        ]
-    })
-    .await
-    .map_err(|e| format!("{e:?}"))?;
+    grader::parts::shortener::start_nodes(&mut h, &NODES)
+        .await
+        .map_err(|e| format!("{e:?}"))?;
     h.mesh(&NODES).await.map_err(|e| format!("{e:?}"))?;
     Ok(h)
 }

@@ -45,6 +45,10 @@ pub async fn run(
             junit: None,
         };
         if only_mutant.is_none() {
+            match provided_files_verdict(part) {
+                Ok(v) => passed.push(format!("{} provided files: {v}", part.id)),
+                Err(v) => problems.push(format!("{} provided files: {v}", part.id)),
+            }
             let mut graded = vec![Graded::Starter];
             if !skip_solutions {
                 graded.push(Graded::Solution);
@@ -160,6 +164,60 @@ fn statuses(r: &RunReport) -> String {
         .map(|s| format!("{}:{:?}", s.number, s.status))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// A starter file with no hole in it (see [`has_hole`]) is code the
+/// student is given as is: it must be the solution's file byte for byte,
+/// or the solution would be graded with code the students never saw. (A
+/// dev-check, not a test: a student who filled every hole has a starter
+/// with no hole left, and `cargo test` must stay green for them.)
+pub fn provided_files_verdict(part: &Part) -> Result<String, String> {
+    let root = crate::builder::workspace_root();
+    let starter = root.join("parts").join(&part.dir).join("src");
+    let solution = root.join("solutions").join(&part.dir).join("src");
+    let entries = std::fs::read_dir(&starter).map_err(|e| format!("{}: {e}", starter.display()))?;
+    let (mut provided, mut holed, mut differ) = (vec![], 0, vec![]);
+    for entry in entries.filter_map(Result::ok) {
+        let path = entry.path();
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        if has_hole(&text) {
+            holed += 1;
+            continue;
+        }
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let twin = solution.join(&name);
+        if std::fs::read_to_string(&twin).ok().as_deref() != Some(text.as_str()) {
+            differ.push(format!(
+                "{} has no hole but differs from {}",
+                path.display(),
+                twin.display()
+            ));
+        }
+        provided.push(name);
+    }
+    if !differ.is_empty() {
+        return Err(differ.join("; "));
+    }
+    if provided.is_empty() || holed == 0 {
+        return Err(format!(
+            "{} provided files and {holed} with holes; a starter needs both",
+            provided.len()
+        ));
+    }
+    provided.sort();
+    Ok(format!(
+        "{} the same in starter and solution; {holed} with holes",
+        provided.join(", ")
+    ))
+}
+
+/// True if `code` has a hole for the student: a line that is a `todo!(…)`
+/// call or a `// TODO` comment (not a mention of them in prose).
+pub fn has_hole(code: &str) -> bool {
+    code.lines()
+        .map(str::trim_start)
+        .any(|l| l.starts_with("todo!(") || l.starts_with("// TODO "))
 }
 
 /// Every stage of a starter must fail (not pass, and not be inconclusive).

@@ -105,45 +105,6 @@ fn every_part_has_stages_worth_100_points_with_hints_and_lessons() {
     }
 }
 
-/// A starter file with no hole in it (no `todo!(…)` call, no `// TODO`) is
-/// code the student is given as is: it must be the solution's file byte for
-/// byte, or the solution would be graded with code the students never saw.
-#[test]
-fn every_starter_file_without_a_hole_is_the_solutions_own() {
-    let root = grader::builder::workspace_root();
-    for part in grader::parts::all() {
-        let starter = root.join("parts").join(&part.dir).join("src");
-        let solution = root.join("solutions").join(&part.dir).join("src");
-        let mut provided = 0;
-        for entry in std::fs::read_dir(&starter).unwrap() {
-            let path = entry.unwrap().path();
-            let text = std::fs::read_to_string(&path).unwrap();
-            if has_hole(&text) {
-                continue;
-            }
-            provided += 1;
-            let twin = solution.join(path.file_name().unwrap());
-            let theirs = std::fs::read_to_string(&twin)
-                .unwrap_or_else(|e| panic!("{}: {e}", twin.display()));
-            assert!(
-                text == theirs,
-                "{} has no hole but differs from {}",
-                path.display(),
-                twin.display()
-            );
-        }
-        assert!(provided > 0, "{}: no provided file found", part.id);
-    }
-}
-
-/// True if `code` has a hole for the student: a `todo!(…)` call or a
-/// `// TODO` comment (not a mention of them in prose).
-fn has_hole(code: &str) -> bool {
-    code.lines()
-        .map(str::trim_start)
-        .any(|l| l.starts_with("todo!(") || l.starts_with("// TODO "))
-}
-
 /// The anchor mdBook gives a heading.
 fn slug(heading: &str) -> String {
     heading
@@ -160,8 +121,20 @@ fn slug(heading: &str) -> String {
         .collect()
 }
 
+/// Grades the kit's own starter of part 1 on stage 1, so it is skipped
+/// once a student has filled Problem 1's hole: `cargo test` stays green
+/// for their work.
 #[test]
 fn a_starter_fails_with_a_hint_a_lesson_and_a_replay_command() {
+    let consumer = grader::builder::workspace_root().join("parts/01-ping-pong/src/consumer.rs");
+    let code = std::fs::read_to_string(&consumer).unwrap();
+    if !(grader::devcheck::has_hole(&code) && code.contains("'Problem 1, broadcast'")) {
+        eprintln!(
+            "skipped: Problem 1's todo!() is gone from {} (the student's work)",
+            consumer.display()
+        );
+        return;
+    }
     let (mut cmd, _dir) = grader();
     let out = cmd
         .args(["ping-pong", "--stage", "1", "--seed", "9"])

@@ -146,21 +146,9 @@ async fn curls_work_as_written(chapter_path: &str, package: &str) {
     h.start_store(Persistence::None)
         .await
         .expect("redis starts");
-    let urls: Vec<String> = ["n1", "n2"]
-        .iter()
-        .map(|s| h.store_url(s).unwrap())
-        .collect();
-    h.start_nodes_with(&["n1", "n2"], |s| {
-        let url = if s == "n1" { &urls[0] } else { &urls[1] };
-        vec![
-            "--http".into(),
-            "127.0.0.1:0".into(),
-            "--redis-url".into(),
-            url.clone(),
-        ]
-    })
-    .await
-    .expect("nodes start");
+    grader::parts::shortener::start_nodes(&mut h, &["n1", "n2"])
+        .await
+        .expect("nodes start");
     h.mesh(&["n1", "n2"]).await.expect("the nodes connect");
     let http1 = h.endpoint("n1", "http").unwrap().to_string();
     let http2 = h.endpoint("n2", "http").unwrap().to_string();

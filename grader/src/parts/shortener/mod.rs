@@ -135,9 +135,11 @@ pub(crate) async fn start(
     Ok(())
 }
 
-/// Starts nodes (the store already running): HTTP on a free port, the store
-/// through the node's own link. A restart reuses the flags.
-pub(crate) async fn start_nodes(h: &mut Harness, shorts: &[&str]) -> Result<(), StageError> {
+/// Starts nodes of a shortener (the store already running): HTTP on a free
+/// port, the store through the node's own link. A restart reuses the flags.
+/// Public for the shorteners' bench and the lesson test, which start
+/// clusters the way the stages do.
+pub async fn start_nodes(h: &mut Harness, shorts: &[&str]) -> Result<(), StageError> {
     let mut urls = BTreeMap::new();
     for s in shorts {
         urls.insert(s.to_string(), h.store_url(s)?);
