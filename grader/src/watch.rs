@@ -5,7 +5,9 @@ use crate::part::{Graded, Part};
 use crate::run::grade::{self, GradeOptions};
 use crate::run::{output::Output, runs};
 use notify::{RecursiveMode, Watcher};
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Changes closer together than this are graded once.
@@ -33,7 +35,7 @@ pub async fn run(
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
     let handler = move |res: notify::Result<notify::Event>| {
         if let Ok(ev) = res {
-            if ev.paths.iter().any(|p| relevant(p)) {
+            if writes(&ev.kind) && ev.paths.iter().any(|p| relevant(p)) {
                 let _ = tx.send(());
             }
         }
@@ -53,6 +55,9 @@ pub async fn run(
         keep: false,
         junit: None,
     };
+    // What the sources held when the last grade started: only a change of
+    // content regrades (not a build reading them, not a save of the same text).
+    let mut graded = sources(&dir);
     loop {
         opts.seed = seed.unwrap_or_else(rand::random::<u64>);
         match grade::grade(&part, &target, &opts, &out).await {
@@ -63,19 +68,64 @@ pub async fn run(
             "\nwatching {} — save a file to regrade, Ctrl-C to stop",
             dir.display()
         ));
-        if rx.recv().await.is_none() {
-            return 3;
-        }
-        // Debounce: an editor's save is often several events.
         loop {
-            match tokio::time::timeout(DEBOUNCE, rx.recv()).await {
-                Ok(Some(())) => continue,
-                Ok(None) => return 3,
-                Err(_) => break,
+            // A save during the grade is already queued: it is looked at now.
+            if rx.recv().await.is_none() {
+                return 3;
+            }
+            // Debounce: an editor's save is often several events.
+            loop {
+                match tokio::time::timeout(DEBOUNCE, rx.recv()).await {
+                    Ok(Some(())) => continue,
+                    Ok(None) => return 3,
+                    Err(_) => break,
+                }
+            }
+            let now = sources(&dir);
+            if now != graded {
+                graded = now;
+                break;
             }
         }
         out.plain("\nchange detected: regrading");
     }
+}
+
+/// Events that may change a file's content (not reads, not metadata).
+fn writes(kind: &notify::EventKind) -> bool {
+    use notify::event::ModifyKind;
+    use notify::EventKind;
+    match kind {
+        EventKind::Create(_) | EventKind::Remove(_) | EventKind::Any => true,
+        EventKind::Modify(m) => !matches!(m, ModifyKind::Metadata(_)),
+        EventKind::Access(_) | EventKind::Other => false,
+    }
+}
+
+/// The content of every source file under `dir` (hashed), by path.
+fn sources(dir: &Path) -> BTreeMap<PathBuf, u64> {
+    let mut found = BTreeMap::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.filter_map(Result::ok) {
+            let path = entry.path();
+            if path.is_dir() {
+                if entry.file_name() != "target" {
+                    pending.push(path);
+                }
+            } else if relevant(&path) {
+                if let Ok(bytes) = std::fs::read(&path) {
+                    let mut h = std::collections::hash_map::DefaultHasher::new();
+                    bytes.hash(&mut h);
+                    found.insert(path, h.finish());
+                }
+            }
+        }
+    }
+    found
 }
 
 /// Source files only: not editor swap files, not build output.
@@ -121,5 +171,34 @@ mod tests {
             "/x/parts/01-ping-pong/src/.producer.rs.swp"
         )));
         assert!(!relevant(Path::new("/x/target/release/build/foo.rs")));
+    }
+
+    #[test]
+    fn reads_and_metadata_are_not_writes() {
+        use notify::event::{AccessKind, CreateKind, DataChange, MetadataKind, ModifyKind};
+        use notify::EventKind;
+        assert!(!writes(&EventKind::Access(AccessKind::Any)));
+        assert!(!writes(&EventKind::Modify(ModifyKind::Metadata(
+            MetadataKind::Any
+        ))));
+        assert!(writes(&EventKind::Modify(ModifyKind::Data(
+            DataChange::Content
+        ))));
+        assert!(writes(&EventKind::Create(CreateKind::File)));
+    }
+
+    #[test]
+    fn only_a_change_of_content_changes_the_sources() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("lib.rs");
+        std::fs::write(&file, "fn a() {}\n").unwrap();
+        std::fs::create_dir(dir.path().join("target")).unwrap();
+        let before = sources(dir.path());
+        assert_eq!(before.len(), 1);
+        std::fs::write(&file, "fn a() {}\n").unwrap();
+        std::fs::write(dir.path().join("target").join("x.rs"), "built").unwrap();
+        assert_eq!(sources(dir.path()), before);
+        std::fs::write(&file, "fn b() {}\n").unwrap();
+        assert_ne!(sources(dir.path()), before);
     }
 }

@@ -232,3 +232,69 @@ fn watch_grades_then_regrades_when_a_source_changes() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+/// A build reading the sources, or a save of the same text, is no change:
+/// watch, with the native watcher, must sit still until the content does
+/// change.
+#[test]
+fn watch_regrades_on_a_change_of_content_only() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command as Std, Stdio};
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+    let runs = tempfile::tempdir().unwrap();
+    let watched = tempfile::tempdir().unwrap();
+    let source = watched.path().join("lib.rs");
+    std::fs::write(&source, "// the student's code\n").unwrap();
+    let mut child = Std::new(env!("CARGO_BIN_EXE_grader"))
+        .args([
+            "watch",
+            "ping-pong",
+            "--solution",
+            "--stage",
+            "1",
+            "--seed",
+            "4",
+        ])
+        .env("GRADER_RUNS_DIR", runs.path())
+        .env("GRADER_WATCH_DIR", watched.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel::<String>();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let wait_for = |what: &str, within: Duration| -> bool {
+        let deadline = Instant::now() + within;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match rx.recv_timeout(left) {
+                Ok(line) if line.contains(what) => return true,
+                Ok(_) => {}
+                Err(_) => return false,
+            }
+        }
+        false
+    };
+    assert!(
+        wait_for("watching", Duration::from_secs(120)),
+        "no first grade"
+    );
+    for _ in 0..20 {
+        let _ = std::fs::read_to_string(&source).unwrap();
+    }
+    std::fs::write(&source, "// the student's code\n").unwrap();
+    let regraded = wait_for("change detected", Duration::from_secs(3));
+    std::fs::write(&source, "// the student's code, changed\n").unwrap();
+    let then = wait_for("change detected", Duration::from_secs(10));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!regraded, "reads and a same-content save regraded");
+    assert!(then, "a change of content did not regrade");
+}
