@@ -203,9 +203,11 @@ fn find_part(name: &str) -> Option<Part> {
 
 fn list() -> i32 {
     let st = state::State::load();
+    // The student's crate is graded as "your work"; the reference as
+    // "solution" (`--solution`).
     println!(
-        "{:<4} {:<22} {:>7}  {:<16} {:<16}",
-        "#", "part", "stages", "starter", "solution"
+        "{:<3} {:<20} {:>6}  {:<24} solution (--solution)",
+        "#", "part", "stages", "your work (parts/)"
     );
     for p in grader::parts::all() {
         let show = |t: &str| {
@@ -216,7 +218,7 @@ fn list() -> i32 {
                 .unwrap_or_else(|| "not graded".into())
         };
         println!(
-            "{:<4} {:<22} {:>7}  {:<22} {:<22}",
+            "{:<3} {:<20} {:>6}  {:<24} {}",
             p.number,
             p.id,
             p.stages.len(),

@@ -60,7 +60,17 @@ fn list_shows_every_part_even_before_any_grading() {
         .assert()
         .success()
         .stdout(contains("ping-pong"))
-        .stdout(contains("not graded"));
+        .stdout(contains("not graded"))
+        .stdout(contains("your work (parts/)"));
+    // The columns line up: every score column starts where its header does.
+    let (mut cmd, _dir) = grader();
+    let out = cmd.arg("list").output().unwrap().stdout;
+    let out = String::from_utf8(out).unwrap();
+    let header = out.lines().next().unwrap();
+    let at = header.find("your work").unwrap();
+    for line in out.lines().skip(1) {
+        assert_eq!(line.find("not graded"), Some(at), "{out}");
+    }
 }
 
 #[test]
