@@ -205,26 +205,9 @@ fn repeat_summarizes_stability_and_junit_is_written_where_asked() {
 #[test]
 fn watch_grades_then_regrades_when_a_source_changes() {
     use std::io::{BufRead, BufReader};
-    use std::process::{Command as Std, Stdio};
     let runs = tempfile::tempdir().unwrap();
     let watched = tempfile::tempdir().unwrap();
-    let mut child = Std::new(env!("CARGO_BIN_EXE_grader"))
-        .args([
-            "watch",
-            "ping-pong",
-            "--solution",
-            "--stage",
-            "1",
-            "--poll",
-            "--seed",
-            "2",
-        ])
-        .env("GRADER_RUNS_DIR", runs.path())
-        .env("GRADER_WATCH_DIR", watched.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = watch(&["--poll", "--seed", "2"], runs.path(), watched.path());
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut wait_for = |what: &str| {
         for line in lines.by_ref() {
@@ -249,29 +232,13 @@ fn watch_grades_then_regrades_when_a_source_changes() {
 #[test]
 fn watch_regrades_on_a_change_of_content_only() {
     use std::io::{BufRead, BufReader};
-    use std::process::{Command as Std, Stdio};
     use std::sync::mpsc;
     use std::time::{Duration, Instant};
     let runs = tempfile::tempdir().unwrap();
     let watched = tempfile::tempdir().unwrap();
     let source = watched.path().join("lib.rs");
     std::fs::write(&source, "// the student's code\n").unwrap();
-    let mut child = Std::new(env!("CARGO_BIN_EXE_grader"))
-        .args([
-            "watch",
-            "ping-pong",
-            "--solution",
-            "--stage",
-            "1",
-            "--seed",
-            "4",
-        ])
-        .env("GRADER_RUNS_DIR", runs.path())
-        .env("GRADER_WATCH_DIR", watched.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = watch(&["--seed", "4"], runs.path(), watched.path());
     let (tx, rx) = mpsc::channel::<String>();
     let stdout = child.stdout.take().unwrap();
     std::thread::spawn(move || {
@@ -307,4 +274,19 @@ fn watch_regrades_on_a_change_of_content_only() {
     child.wait().unwrap();
     assert!(!regraded, "reads and a same-content save regraded");
     assert!(then, "a change of content did not regrade");
+}
+
+/// `grader watch ping-pong --solution --stage 1` with `extra` flags, its
+/// runs in `runs`, watching `watched`; stdout piped.
+fn watch(extra: &[&str], runs: &std::path::Path, watched: &std::path::Path) -> std::process::Child {
+    use std::process::{Command as Std, Stdio};
+    Std::new(env!("CARGO_BIN_EXE_grader"))
+        .args(["watch", "ping-pong", "--solution", "--stage", "1"])
+        .args(extra)
+        .env("GRADER_RUNS_DIR", runs)
+        .env("GRADER_WATCH_DIR", watched)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
 }
