@@ -288,24 +288,31 @@ impl Harness {
         StageError::Inconclusive(format!("{what}: the store failed: {e}"))
     }
 
+    /// Runs `cmd` on the store directly, bypassing the fabric: the grader's
+    /// own reads and writes of the truth (`what` names it in the error). A
+    /// store that fails here makes the check inconclusive: it says nothing
+    /// about the code under test.
+    pub async fn store_query<T: redis::FromRedisValue>(
+        &self,
+        what: &str,
+        cmd: &redis::Cmd,
+    ) -> Result<T, StageError> {
+        let url = self.store_direct_url()?;
+        let result: Result<T, redis::RedisError> = async {
+            let client = redis::Client::open(url.as_str())?;
+            let mut conn = client.get_multiplexed_async_connection().await?;
+            cmd.query_async(&mut conn).await
+        }
+        .await;
+        result.map_err(|e| self.store_inconclusive(what, e))
+    }
+
     /// Safety: the store holds `key` with `value` (read directly, bypassing
     /// the fabric).
     pub async fn check_store_holds(&mut self, key: &str, value: &str) -> Result<(), StageError> {
-        let url = self.store_direct_url()?;
-        let got: Result<Option<String>, String> = async {
-            let client = redis::Client::open(url.as_str()).map_err(|e| e.to_string())?;
-            let mut conn = client
-                .get_multiplexed_async_connection()
-                .await
-                .map_err(|e| e.to_string())?;
-            redis::cmd("GET")
-                .arg(key)
-                .query_async(&mut conn)
-                .await
-                .map_err(|e| e.to_string())
-        }
-        .await;
-        let got = got.map_err(|e| self.store_inconclusive("reading the store", e))?;
+        let got: Option<String> = self
+            .store_query("reading the store", redis::cmd("GET").arg(key))
+            .await?;
         self.check(
             CheckKind::Safety,
             format!("the store holds {key}"),

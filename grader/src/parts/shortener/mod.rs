@@ -20,7 +20,7 @@ use crate::harness::{Harness, StageError, STORE};
 use crate::part::{Part, Service, StageDef};
 use crate::probes::http::{Exchange, HttpProbe};
 use crate::services::redis::Persistence;
-use contracts::shortener::{CacheCall, CacheReply, CACHE_SERVER};
+use contracts::shortener::{store_key, CacheCall, CacheReply, CACHE_SERVER};
 use futures::FutureExt;
 use parking_lot::Mutex;
 use rand::Rng;
@@ -363,49 +363,25 @@ pub(crate) async fn cache_size(view: &crate::harness::ClusterView, short: &str) 
 
 /// The store itself, read directly: the URL `code` holds.
 pub(crate) async fn store_get(h: &Harness, code: &str) -> Result<Option<String>, StageError> {
-    let url = h.store_direct_url()?;
-    let got: Result<Option<String>, redis::RedisError> = async {
-        let client = redis::Client::open(url.as_str())?;
-        let mut conn = client.get_multiplexed_async_connection().await?;
-        redis::cmd("GET")
-            .arg(contracts::shortener::store_key(code))
-            .query_async(&mut conn)
-            .await
-    }
-    .await;
-    got.map_err(|e| h.store_inconclusive("reading the store", e))
+    h.store_query("reading the store", redis::cmd("GET").arg(store_key(code)))
+        .await
 }
 
 /// The store itself, written directly (a collision planted by the grader).
 pub(crate) async fn store_set(h: &Harness, code: &str, url: &str) -> Result<(), StageError> {
-    let direct = h.store_direct_url()?;
-    let done: Result<(), redis::RedisError> = async {
-        let client = redis::Client::open(direct.as_str())?;
-        let mut conn = client.get_multiplexed_async_connection().await?;
-        redis::cmd("SET")
-            .arg(contracts::shortener::store_key(code))
-            .arg(url)
-            .query_async(&mut conn)
-            .await
-    }
-    .await;
-    done.map_err(|e| h.store_inconclusive("writing the store", e))
+    h.store_query(
+        "writing the store",
+        redis::cmd("SET").arg(store_key(code)).arg(url),
+    )
+    .await
 }
 
 /// How many links the store holds (keys `link:*`).
 pub(crate) async fn store_link_count(h: &Harness) -> Result<usize, StageError> {
-    let direct = h.store_direct_url()?;
-    let keys: Result<Vec<String>, redis::RedisError> = async {
-        let client = redis::Client::open(direct.as_str())?;
-        let mut conn = client.get_multiplexed_async_connection().await?;
-        redis::cmd("KEYS")
-            .arg(contracts::shortener::store_key("*"))
-            .query_async(&mut conn)
-            .await
-    }
-    .await;
-    keys.map(|k| k.len())
-        .map_err(|e| h.store_inconclusive("reading the store", e))
+    let keys: Vec<String> = h
+        .store_query("reading the store", redis::cmd("KEYS").arg(store_key("*")))
+        .await?;
+    Ok(keys.len())
 }
 
 /// The fabric's name for the store, for partition groups.
