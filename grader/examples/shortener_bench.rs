@@ -331,17 +331,8 @@ async fn load(
 
 /// (messages, bytes) the fabric carried between the nodes, every direction.
 fn between_nodes(h: &Harness) -> (u64, u64) {
-    let (mut frames, mut bytes) = (0, 0);
-    for a in NODES {
-        for b in NODES {
-            if a != b {
-                let s = h.link_stats(a, b);
-                frames += s.frames;
-                bytes += s.bytes;
-            }
-        }
-    }
-    (frames, bytes)
+    let s = h.traffic(&NODES, &NODES);
+    (s.frames, s.bytes)
 }
 
 fn micros(d: Duration) -> f64 {

@@ -134,17 +134,30 @@ impl Harness {
         }
     }
 
-    /// Bytes the fabric has forwarded from node `from` to node `to` so far
-    /// in this stage, over connections dialed by either (the grader's own
-    /// connections bypass the fabric and are not counted).
-    pub fn link_bytes(&self, from: &str, to: &str) -> u64 {
-        self.fabric.stats(from, to).bytes
-    }
-
     /// Every counter of the directed link `from` → `to` (a node or the
-    /// store at either end).
+    /// store at either end) so far in this stage, over connections dialed by
+    /// either (the grader's own connections bypass the fabric and are not
+    /// counted).
     pub fn link_stats(&self, from: &str, to: &str) -> crate::net::fabric::LinkStats {
         self.fabric.stats(from, to)
+    }
+
+    /// Every counter of the links from any of `from` to any of `to`, summed
+    /// (a node's link to itself left out): what a group of nodes sent
+    /// another, or each other.
+    pub fn traffic(&self, from: &[&str], to: &[&str]) -> crate::net::fabric::LinkStats {
+        let mut sum = crate::net::fabric::LinkStats::default();
+        for a in from {
+            for b in to.iter().filter(|b| *b != a) {
+                let s = self.fabric.stats(a, b);
+                sum.bytes += s.bytes;
+                sum.frames += s.frames;
+                sum.connections_accepted += s.connections_accepted;
+                sum.connections_refused += s.connections_refused;
+                sum.connections_open += s.connections_open;
+            }
+        }
+        sum
     }
 
     /// The OS pid of node `short`'s current process, if it was started.

@@ -46,7 +46,7 @@ pub(super) async fn distributed(h: &mut Harness) -> Result<(), StageError> {
         Some(format!("completed_by {}", by.join(", "))),
     )?;
     // No shared file system: the input travels in messages...
-    let shipped: u64 = WORKERS.iter().map(|w| h.link_bytes(COORD, w)).sum();
+    let shipped = h.traffic(&[COORD], &WORKERS).bytes;
     h.check(
         CheckKind::Safety,
         "the input files travel to the workers in messages (no shared file system)",
@@ -58,12 +58,7 @@ pub(super) async fn distributed(h: &mut Harness) -> Result<(), StageError> {
         Some(format!("{shipped} bytes")),
     )?;
     // ...and map output is fetched from the worker that made it.
-    let mut between = 0;
-    for w in WORKERS {
-        for o in WORKERS.iter().filter(|o| **o != w) {
-            between += h.link_bytes(w, o);
-        }
-    }
+    let between = h.traffic(&WORKERS, &WORKERS).bytes;
     h.check(
         CheckKind::Safety,
         "reducers fetch map output from the workers that hold it",

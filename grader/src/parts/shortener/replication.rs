@@ -21,7 +21,7 @@ pub(super) async fn stage(h: &mut Harness) -> Result<(), StageError> {
     start(h, &THREE, Persistence::None).await?;
     let mut book = Book::default();
     create_on_each(h, &mut book, &THREE, PER_NODE).await?;
-    let before: u64 = pair_bytes(h);
+    let before = h.traffic(&THREE, &THREE).bytes;
     // A node that fills its cache by reading the store would do it now.
     tokio::time::sleep(h.scaled(Duration::from_millis(300))).await;
     let mut over = vec![];
@@ -54,24 +54,11 @@ pub(super) async fn stage(h: &mut Harness) -> Result<(), StageError> {
         "with the store cut from every node, every node redirects every link",
     )
     .await?;
-    let after = pair_bytes(h);
+    let after = h.traffic(&THREE, &THREE).bytes;
     h.say(format!(
         "node-to-node traffic: {before} bytes while creating {} links, {} more while serving them",
         book.len(),
         after - before
     ));
     Ok(())
-}
-
-/// Bytes the fabric carried between the nodes so far.
-fn pair_bytes(h: &Harness) -> u64 {
-    let mut total = 0;
-    for a in THREE {
-        for b in THREE {
-            if a != b {
-                total += h.link_bytes(a, b);
-            }
-        }
-    }
-    total
 }

@@ -23,11 +23,11 @@ pub(super) async fn stage(h: &mut Harness) -> Result<(), StageError> {
     start(h, &THREE, Persistence::None).await?;
     settle(h).await;
 
-    let before = between_nodes(h);
+    let before = h.traffic(&THREE, &THREE).frames;
     let mut book = Book::default();
     create_on_each(h, &mut book, &THREE, 20).await?;
     let creates = book.len() as f64;
-    let per_create = (between_nodes(h) - before) as f64 / creates;
+    let per_create = (h.traffic(&THREE, &THREE).frames - before) as f64 / creates;
     bounded(
         h,
         "per create",
@@ -55,18 +55,18 @@ pub(super) async fn stage(h: &mut Harness) -> Result<(), StageError> {
             (short_of(&owner[k]), codes[k].clone())
         })
         .collect();
-    let before = between_nodes(h);
+    let before = h.traffic(&THREE, &THREE).frames;
     redirect_all(h, &probes, &book, &on_owners, &mut served).await?;
     settle(h).await;
-    let per_view = (between_nodes(h) - before) as f64 / on_owners.len() as f64;
+    let per_view = (h.traffic(&THREE, &THREE).frames - before) as f64 / on_owners.len() as f64;
     bounded(h, "per counted view", per_view, PER_VIEW, "batched pushes")?;
 
     // Redirects anywhere: lookups plus their views.
     let anywhere = plan(h, &THREE, &book, 300);
-    let before = between_nodes(h);
+    let before = h.traffic(&THREE, &THREE).frames;
     redirect_all(h, &probes, &book, &anywhere, &mut served).await?;
     settle(h).await;
-    let per_redirect = (between_nodes(h) - before) as f64 / anywhere.len() as f64;
+    let per_redirect = (h.traffic(&THREE, &THREE).frames - before) as f64 / anywhere.len() as f64;
     bounded(
         h,
         "per redirect",
@@ -79,19 +79,6 @@ pub(super) async fn stage(h: &mut Harness) -> Result<(), StageError> {
 /// Lets pushes in flight land, so a phase is charged for its own messages.
 async fn settle(h: &Harness) {
     tokio::time::sleep(h.scaled(Duration::from_millis(600))).await;
-}
-
-/// Messages the fabric carried between the nodes so far, every direction.
-fn between_nodes(h: &Harness) -> u64 {
-    let mut total = 0;
-    for a in THREE {
-        for b in THREE {
-            if a != b {
-                total += h.link_stats(a, b).frames;
-            }
-        }
-    }
-    total
 }
 
 fn bounded(

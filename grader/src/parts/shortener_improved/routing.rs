@@ -82,7 +82,7 @@ pub(super) async fn stage(h: &mut Harness) -> Result<(), StageError> {
         .map(|(c, o)| (c.clone(), o.clone()))
         .collect();
     let store_before = h.store_traffic("n1").commands;
-    let calls_before = frames_from(h, "n1");
+    let calls_before = h.traffic(&["n1"], &THREE).frames;
     let http = h.http("n1")?;
     for (code, _) in &theirs {
         let _ = http.get(&format!("/{code}")).await;
@@ -95,7 +95,7 @@ pub(super) async fn stage(h: &mut Harness) -> Result<(), StageError> {
     .expected("0 store commands (the owners have them cached)")
     .actual(format!("{} store commands", store_after - store_before))
     .holds(store_after == store_before)?;
-    let sent = frames_from(h, "n1") - calls_before;
+    let sent = h.traffic(&["n1"], &THREE).frames - calls_before;
     let bound = theirs.len() as u64 + SLACK;
     h.safety("a redirect on a non-owner costs one call to the owner")
         .expected(format!(
@@ -156,13 +156,4 @@ pub(super) async fn stage(h: &mut Harness) -> Result<(), StageError> {
         },
     )
     .await
-}
-
-/// Messages the fabric carried from node `from` to the other nodes.
-fn frames_from(h: &Harness, from: &str) -> u64 {
-    THREE
-        .iter()
-        .filter(|s| **s != from)
-        .map(|s| h.link_stats(from, s).frames)
-        .sum()
 }
