@@ -3,6 +3,16 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+/// The message a panic carried, if it carried one (`panic!("…")`,
+/// `todo!("…")`, `expect("…")` all do): what a process's exit reason, a
+/// grader's report or an HTTP 500 shows of it.
+pub fn panic_text(payload: &(dyn std::any::Any + Send)) -> Option<&str> {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+}
+
 /// Why a process ended, carried by exit signals and `Down` messages.
 ///
 /// The variants mirror the atoms an Erlang programmer meets: `normal`,
@@ -78,5 +88,21 @@ impl fmt::Display for NodeDownReason {
             NodeDownReason::TickTimeout => "net_tick_timeout",
             NodeDownReason::Disconnect => "disconnect",
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::panic_text;
+
+    #[test]
+    fn a_panic_gives_its_message_whether_literal_or_formatted() {
+        let literal = std::panic::catch_unwind(|| panic!("plain")).unwrap_err();
+        assert_eq!(panic_text(&*literal), Some("plain"));
+        let n = 3;
+        let formatted = std::panic::catch_unwind(|| todo!("hole {n}")).unwrap_err();
+        assert_eq!(panic_text(&*formatted), Some("not yet implemented: hole 3"));
+        let other = std::panic::catch_unwind(|| std::panic::panic_any(7u8)).unwrap_err();
+        assert_eq!(panic_text(&*other), None);
     }
 }

@@ -50,7 +50,7 @@ mod timer;
 mod trace;
 mod transport;
 
-pub use exit::{ExitReason, NodeDownReason};
+pub use exit::{panic_text, ExitReason, NodeDownReason};
 pub use message::{DecodeError, Message, Payload};
 pub use node::{
     Dest, Node, NodeArgs, NodeConfig, PortmapConfig, RegisterError, SendError, StartError,

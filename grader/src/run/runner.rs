@@ -68,7 +68,7 @@ pub async fn run(part: &Part, binary: &Path, opts: &RunOptions, out: &Output) ->
                     Ok(Ok(r)) => r,
                     Ok(Err(panic)) => Err(StageError::Grader(format!(
                         "the stage panicked: {}",
-                        panic_text(&panic)
+                        netsplit::panic_text(&*panic).unwrap_or("(no message)")
                     ))),
                     Err(_) => Err(StageError::Inconclusive(format!(
                         "the stage did not finish within {} s",
@@ -178,16 +178,6 @@ fn replay_command(part: &Part, opts: &RunOptions, stages: &[StageReport]) -> Str
         cmd.push_str(&format!(" --stage {n}"));
     }
     cmd
-}
-
-fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
-    if let Some(s) = p.downcast_ref::<&str>() {
-        s.to_string()
-    } else if let Some(s) = p.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "(no message)".into()
-    }
 }
 
 /// The process exit code for a set of reports: 3 if the grader failed, else

@@ -12,6 +12,7 @@ use axum::routing::get;
 use axum::Router;
 use contracts::shortener::{valid_code, MAX_BODY, MAX_CODE_LEN, MAX_URL_LEN};
 use futures::FutureExt;
+use netsplit::panic_text;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 
@@ -173,18 +174,12 @@ async fn guarded(body: impl Future<Output = Response>) -> Response {
         Ok(response) => response,
         Err(panic) => reason(
             StatusCode::INTERNAL_SERVER_ERROR,
-            &format!("this node panicked: {}", panic_message(&*panic)),
+            &format!(
+                "this node panicked: {}",
+                panic_text(&*panic).unwrap_or("a panic without a message")
+            ),
         ),
     }
-}
-
-/// The message a panic carried (`todo!("…")` carries its text).
-pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
-    panic
-        .downcast_ref::<String>()
-        .map(String::as_str)
-        .or_else(|| panic.downcast_ref::<&str>().copied())
-        .unwrap_or("a panic without a message")
 }
 
 #[cfg(test)]

@@ -249,11 +249,8 @@ where
 }
 
 pub(crate) fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        format!("panicked: {s}")
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        format!("panicked: {s}")
-    } else {
-        "panicked".to_string()
+    match crate::exit::panic_text(&**panic) {
+        Some(s) => format!("panicked: {s}"),
+        None => "panicked".to_string(),
     }
 }

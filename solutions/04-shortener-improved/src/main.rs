@@ -146,7 +146,7 @@ async fn shell(node: &Node, links: &Links) {
             Ok(Flow::Next) => {}
             Err(panic) => println!(
                 "error: that command panicked: {}",
-                http::panic_message(&*panic)
+                netsplit::panic_text(&*panic).unwrap_or("a panic without a message")
             ),
         }
     }
