@@ -11,6 +11,7 @@
 
 #![warn(missing_docs)]
 
+pub mod chat;
 pub mod map_reduce;
 pub mod ping_pong;
 pub mod shortener;

@@ -45,8 +45,23 @@ pub struct Part {
     pub lesson: String,
     /// Services its stages start (checked before anything is built).
     pub services: Vec<Service>,
-    /// Stages, in order; points sum to 100.
+    /// Stages, in order; their points and [`Part::instructor`]'s sum to 100.
     pub stages: Vec<StageDef>,
+    /// Points of the part's rubric that no stage can grade (part 5's code
+    /// quality): printed under the score as the instructor's to give.
+    pub instructor: Option<InstructorPoints>,
+}
+
+/// Points an instructor gives by reading the code, with the lesson section
+/// that has their checklist.
+#[derive(Debug, Clone, Copy)]
+pub struct InstructorPoints {
+    /// How many.
+    pub points: u32,
+    /// What they are for, in one line.
+    pub what: &'static str,
+    /// Anchor of the checklist in the part's lesson.
+    pub lesson_anchor: &'static str,
 }
 
 /// A service a part's stages need on the grading machine.
@@ -71,12 +86,19 @@ impl Part {
             lesson: format!("docs/src/part-{number}-{id}.md"),
             services: vec![],
             stages: vec![],
+            instructor: None,
         }
     }
 
     /// The same part, needing `service` on the grading machine.
     pub fn needs(mut self, service: Service) -> Part {
         self.services.push(service);
+        self
+    }
+
+    /// The same part, with `points` of its rubric left to the instructor.
+    pub fn instructor_points(mut self, points: InstructorPoints) -> Part {
+        self.instructor = Some(points);
         self
     }
 

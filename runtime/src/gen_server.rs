@@ -35,6 +35,7 @@ use crate::message::{DecodeError, Message, Payload};
 use crate::node::{Dest, Node, SendError, SlotEvent};
 use crate::pid::{NodeName, Pid};
 use crate::process::{Ctx, Down, Exit, ReplyBody, ReplyTo, Signal};
+use futures::FutureExt;
 use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::marker::PhantomData;
@@ -310,7 +311,15 @@ pub(crate) async fn start_opts<S: GenServer>(
                 }
             }
             let mut server = server;
-            if let Err(reason) = server.init(&ctx).await {
+            // A panic in init is the start's error, as a crash in OTP's init
+            // is `{error, Reason}`: the caller learns why, not only that it died.
+            let init = std::panic::AssertUnwindSafe(server.init(&ctx)).catch_unwind();
+            let failed = match init.await {
+                Ok(Ok(())) => None,
+                Ok(Err(reason)) => Some(reason),
+                Err(panic) => Some(ExitReason::Error(crate::process::panic_message(&panic))),
+            };
+            if let Some(reason) = failed {
                 let _ = ack_tx.send(Err(ServerStartError::InitFailed(reason.clone())));
                 return reason;
             }

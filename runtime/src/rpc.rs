@@ -197,6 +197,13 @@ pub(crate) fn start_server(node: &Node) {
 /// | `erlang:disconnect_node`   | `NodeName` | `bool`            |
 /// | `erlang:nodes`             | `()`       | `Vec<NodeName>` (visible peers) |
 /// | `erlang:whereis`           | `String`   | `Option<Pid>`     |
+/// | `global:whereis_name`      | `String`   | `Option<Pid>`     |
+/// | `global:registered_names`  | `()`       | `Vec<String>`     |
+/// | `pg:get_members`           | `(String, String)` (scope, group) | `Vec<Pid>` |
+/// | `pg:which_groups`          | `String` (scope) | `Vec<String>` |
+///
+/// The `global` and `pg` ones read the called node's own view, so asking
+/// each node in turn shows where views disagree (during a partition, say).
 fn register_builtins(node: &Node) {
     node.rpc_register(
         "net_kernel",
@@ -215,6 +222,22 @@ fn register_builtins(node: &Node) {
     );
     node.rpc_register("erlang", "whereis", |node, name: String| async move {
         node.whereis(&name)
+    });
+    node.rpc_register("global", "whereis_name", |node, name: String| async move {
+        crate::global::whereis_name(&node, &name)
+    });
+    node.rpc_register("global", "registered_names", |node, (): ()| async move {
+        crate::global::registered_names(&node)
+    });
+    node.rpc_register(
+        "pg",
+        "get_members",
+        |node, (scope, group): (String, String)| async move {
+            crate::pg::get_members(&node, &scope, &group)
+        },
+    );
+    node.rpc_register("pg", "which_groups", |node, scope: String| async move {
+        crate::pg::which_groups(&node, &scope)
     });
 }
 

@@ -688,3 +688,72 @@ async fn every_node_serves_the_builtin_control_functions() {
     assert!(ok);
     eventually(S, "b and c disconnected", || !b.nodes().contains(c.name())).await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn global_and_pg_views_are_readable_by_rpc() {
+    let (_net, a, b, c) = three(32).await;
+    assert!(b.connect(c.name()).await);
+    netsplit::global::sync(&b).await;
+    netsplit::global::sync(&c).await;
+    let pid = c.spawn(|ctx| async move {
+        ctx.recv().await;
+        ExitReason::Normal
+    });
+    let yes = netsplit::global::register_name(&c, "room:general", &pid).await;
+    assert_eq!(yes, netsplit::global::RegisterResult::Yes);
+    netsplit::pg::join(&c, "chat", "room_replica:general", &pid)
+        .await
+        .unwrap();
+    // a is not connected to c: it reads b's views, as a grader reads each node's.
+    let name = "room:general".to_string();
+    let found: Option<netsplit::Pid> = rpc::call(&a, b.name(), "global", "whereis_name", &name, S)
+        .await
+        .unwrap();
+    assert_eq!(found, Some(pid.clone()));
+    let names: Vec<String> = rpc::call(&a, b.name(), "global", "registered_names", &(), S)
+        .await
+        .unwrap();
+    assert_eq!(names, vec![name]);
+    let group = ("chat".to_string(), "room_replica:general".to_string());
+    let mut members: Vec<netsplit::Pid> = vec![];
+    for _ in 0..50 {
+        members = rpc::call(&a, b.name(), "pg", "get_members", &group, S)
+            .await
+            .unwrap();
+        if !members.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(members, vec![pid]);
+    let groups: Vec<String> = rpc::call(&a, b.name(), "pg", "which_groups", &"chat".to_string(), S)
+        .await
+        .unwrap();
+    assert_eq!(groups, vec!["room_replica:general".to_string()]);
+}
+
+/// A server whose init panics, as a starter's `todo!()` in init does.
+struct PanicsInInit;
+
+impl GenServer for PanicsInInit {
+    type Call = ();
+    type Reply = ();
+    type Cast = ();
+    type Info = ();
+    async fn init(&mut self, _ctx: &Ctx) -> Result<(), ExitReason> {
+        panic!("not yet implemented: log in");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panic_in_init_is_the_start_error_with_its_message() {
+    let (_net, a, _b, _c) = three(33).await;
+    let got = gen_server::start(&a, PanicsInInit, Some("doomed")).await;
+    match got {
+        Err(gen_server::ServerStartError::InitFailed(ExitReason::Error(why))) => {
+            assert!(why.contains("not yet implemented: log in"), "{why}")
+        }
+        other => panic!("expected InitFailed with the panic's message, got {other:?}"),
+    }
+    assert_eq!(a.whereis("doomed"), None);
+}

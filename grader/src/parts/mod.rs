@@ -3,6 +3,7 @@
 
 use crate::part::Part;
 
+pub mod chat;
 pub mod map_reduce;
 pub mod ping_pong;
 pub mod shortener;
@@ -15,6 +16,7 @@ pub fn all() -> Vec<Part> {
         map_reduce::part(),
         shortener::part(),
         shortener_improved::part(),
+        chat::part(),
     ]
 }
 

@@ -240,6 +240,7 @@ pub fn sample_report() -> RunReport {
         score: 2,
         max: 10,
         replay: "cargo run -p grader -- ping-pong --seed 42 --target solution".into(),
+        instructor: None,
         stages: vec![s1, s2, s3, s4, s5],
     }
 }

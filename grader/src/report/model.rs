@@ -35,6 +35,10 @@ pub struct RunReport {
     pub max: u32,
     /// The command that replays this run exactly.
     pub replay: String,
+    /// Points of the rubric left to the instructor, if the part has some:
+    /// one line saying how many, for what, and where the checklist is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instructor: Option<String>,
     /// Stages in order.
     pub stages: Vec<StageReport>,
 }

@@ -162,6 +162,9 @@ impl Output {
             "{BOLD}score{BOLD:#} {style}{}/{}{style:#} — {} ({}) — seed {}",
             report.score, report.max, report.title, report.target, report.seed
         ));
+        if let Some(line) = &report.instructor {
+            self.emit(format!("      {DIM}{line}{DIM:#}"));
+        }
         self.emit(format!("reports: {artefacts}"));
         if report.score < report.max {
             self.emit(format!("replay:  {}", report.replay));

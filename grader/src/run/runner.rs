@@ -153,6 +153,12 @@ pub async fn run(part: &Part, binary: &Path, opts: &RunOptions, out: &Output) ->
         score,
         max,
         replay,
+        instructor: part.instructor.map(|i| {
+            format!(
+                "+ {} points not graded here, the instructor's: {} (checklist: {}#{})",
+                i.points, i.what, part.lesson, i.lesson_anchor
+            )
+        }),
         stages,
     }
 }

@@ -1,0 +1,167 @@
+//! A room's history: the chat's message store, one copy per room process
+//! (primary and replicas alike), merged when copies meet again.
+//!
+//! The order of a history is `(at, from, seq)`. A room stamps each new
+//! message with a time never lower than its last message's, so appending
+//! keeps that order, and so does a failover (the new primary starts from the
+//! old one's last stamp). Two copies that diverged during a partition merge
+//! into the same order on every node, each sender's messages still in `seq`
+//! order. `(from, seq)` names a message: merging a copy twice adds nothing.
+
+use contracts::chat::{ChatMessage, Cursor, HISTORY_KEPT};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The messages of one room, oldest first, at most [`HISTORY_KEPT`].
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq, Eq)]
+pub struct History {
+    messages: Vec<ChatMessage>,
+    /// The highest `seq` of each sender ever seen here, kept when the
+    /// message itself is dropped, so numbering never goes back.
+    last_seq: BTreeMap<String, u64>,
+}
+
+/// The sort key of the history's order.
+fn key(m: &ChatMessage) -> (u64, &str, u64) {
+    (m.at, m.from.as_str(), m.seq)
+}
+
+impl History {
+    /// Numbers and stamps a new message of `from` in `room` and appends it:
+    /// `seq` one above the sender's last, `at` the later of `now_us` and
+    /// just after the last message.
+    pub fn append(&mut self, room: &str, from: &str, text: &str, now_us: u64) -> ChatMessage {
+        let seq = self.last_seq.get(from).copied().unwrap_or(0) + 1;
+        let after_last = self.messages.last().map_or(0, |m| m.at + 1);
+        let msg = ChatMessage {
+            room: room.to_string(),
+            from: from.to_string(),
+            text: text.to_string(),
+            seq,
+            at: now_us.max(after_last),
+        };
+        self.insert(msg.clone());
+        msg
+    }
+
+    /// Adds a message numbered elsewhere (a replica's copy, a merge) in its
+    /// place; false if it was here already.
+    pub fn insert(&mut self, msg: ChatMessage) -> bool {
+        if self.contains(&msg.from, msg.seq) {
+            return false;
+        }
+        let last = self.last_seq.entry(msg.from.clone()).or_insert(0);
+        *last = (*last).max(msg.seq);
+        let at = self.messages.partition_point(|m| key(m) < key(&msg));
+        self.messages.insert(at, msg);
+        if self.messages.len() > HISTORY_KEPT {
+            let extra = self.messages.len() - HISTORY_KEPT;
+            self.messages.drain(..extra);
+        }
+        true
+    }
+
+    /// Whether the message `seq` of `from` is here.
+    pub fn contains(&self, from: &str, seq: u64) -> bool {
+        self.messages.iter().any(|m| m.from == from && m.seq == seq)
+    }
+
+    /// Adds every message of `other` missing here; returns them, in order.
+    pub fn merge(&mut self, other: &History) -> Vec<ChatMessage> {
+        let mut added = vec![];
+        for m in &other.messages {
+            if self.insert(m.clone()) {
+                added.push(m.clone());
+            }
+        }
+        for (from, seq) in &other.last_seq {
+            let last = self.last_seq.entry(from.clone()).or_insert(0);
+            *last = (*last).max(*seq);
+        }
+        added
+    }
+
+    /// The newest `n` messages, oldest first.
+    pub fn last(&self, n: usize) -> Vec<ChatMessage> {
+        let from = self.messages.len().saturating_sub(n);
+        self.messages[from..].to_vec()
+    }
+
+    /// Every message after `cursor` (each sender's messages above the
+    /// `seq` the cursor has for it), oldest first.
+    pub fn since(&self, cursor: &Cursor) -> Vec<ChatMessage> {
+        self.messages
+            .iter()
+            .filter(|m| m.seq > cursor.get(&m.from).copied().unwrap_or(0))
+            .cloned()
+            .collect()
+    }
+
+    /// The highest `seq` of each sender: where a session that joins now
+    /// starts.
+    pub fn cursor(&self) -> Cursor {
+        self.last_seq.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts(v: &[ChatMessage]) -> Vec<String> {
+        v.iter().map(|m| format!("{}{}", m.from, m.seq)).collect()
+    }
+
+    #[test]
+    fn each_sender_is_numbered_from_one_and_stamps_never_go_back() {
+        let mut h = History::default();
+        let a1 = h.append("r", "a", "x", 100);
+        let b1 = h.append("r", "b", "y", 50); // a clock behind
+        let a2 = h.append("r", "a", "z", 300);
+        assert_eq!((a1.seq, b1.seq, a2.seq), (1, 1, 2));
+        assert_eq!(b1.at, 101);
+        assert_eq!(texts(&h.last(10)), ["a1", "b1", "a2"]);
+        assert_eq!(texts(&h.last(2)), ["b1", "a2"]);
+    }
+
+    #[test]
+    fn since_gives_what_a_cursor_has_not_seen() {
+        let mut h = History::default();
+        for (who, t) in [("a", 1), ("b", 2), ("a", 3), ("b", 4), ("a", 5)] {
+            h.append("r", who, "x", t);
+        }
+        let cursor = Cursor::from([("a".to_string(), 2), ("b".to_string(), 1)]);
+        assert_eq!(texts(&h.since(&cursor)), ["b2", "a3"]);
+        assert_eq!(h.since(&Cursor::new()).len(), 5);
+    }
+
+    #[test]
+    fn merging_diverged_copies_orders_them_and_drops_duplicates() {
+        let mut common = History::default();
+        common.append("r", "a", "x", 10);
+        let (mut left, mut right) = (common.clone(), common.clone());
+        left.append("r", "a", "l", 20);
+        right.append("r", "b", "r", 15);
+        right.append("r", "b", "r", 30);
+        let added = left.merge(&right);
+        assert_eq!(texts(&added), ["b1", "b2"]);
+        assert_eq!(texts(&left.last(10)), ["a1", "b1", "a2", "b2"]);
+        assert!(left.merge(&right).is_empty());
+        let mut other_way = right.clone();
+        other_way.merge(&left);
+        assert_eq!(other_way.last(10), left.last(10));
+        // Numbering goes on after the highest seq either side used.
+        assert_eq!(left.append("r", "b", "n", 40).seq, 3);
+    }
+
+    #[test]
+    fn a_full_history_drops_its_oldest_but_keeps_numbering() {
+        let mut h = History::default();
+        for t in 0..(HISTORY_KEPT as u64 + 5) {
+            h.append("r", "a", "x", t);
+        }
+        assert_eq!(h.last(usize::MAX).len(), HISTORY_KEPT);
+        assert_eq!(h.last(1)[0].seq, HISTORY_KEPT as u64 + 5);
+        assert_eq!(h.last(HISTORY_KEPT)[0].seq, 6);
+    }
+}
