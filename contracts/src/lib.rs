@@ -7,7 +7,8 @@
 //!
 //! Besides these messages the grader uses only what every node serves anyway:
 //! the runtime's built-in rpc functions (`net_kernel:connect_node`,
-//! `erlang:nodes`, `erlang:whereis`, ...) and exit signals.
+//! `erlang:nodes`, `erlang:whereis`, `global:whereis_name`,
+//! `pg:get_members`, ...) and exit signals.
 
 #![warn(missing_docs)]
 

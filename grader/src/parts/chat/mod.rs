@@ -176,8 +176,9 @@ pub(crate) async fn start(h: &mut Harness, shorts: &[&str]) -> Result<(), StageE
     Ok(())
 }
 
-/// Starts chat nodes without connecting them to each other.
-pub(crate) async fn start_nodes(h: &mut Harness, shorts: &[&str]) -> Result<(), StageError> {
+/// Starts chat nodes without connecting them to each other. Public for
+/// the terminal client's test, which starts nodes the way the stages do.
+pub async fn start_nodes(h: &mut Harness, shorts: &[&str]) -> Result<(), StageError> {
     h.start_nodes_with(shorts, |_| vec!["--client".into(), "127.0.0.1:0".into()])
         .await
 }

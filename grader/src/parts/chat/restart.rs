@@ -37,6 +37,11 @@ pub(super) async fn stage(h: &mut Harness) -> Result<(), StageError> {
         "a replica takes the room over",
     )
     .await?;
+    // Answered only once the takeover is over: the restarted node must get
+    // the history by asking for it, not from the takeover's copies.
+    alice
+        .say_retrying(h, &mut ledger, "general", "still here", FAILOVER)
+        .await?;
 
     h.restart("n1").await?;
     h.connect_from(
@@ -99,6 +104,10 @@ pub(super) async fn stage(h: &mut Harness) -> Result<(), StageError> {
     )
     .await?;
 
+    // Both at once, so that neither can repair n1's copy by taking over
+    // first: paused, then killed.
+    h.pause("n2").await?;
+    h.pause("n3").await?;
     h.kill("n2").await?;
     h.kill("n3").await?;
     one_room(
