@@ -82,6 +82,13 @@ pub const MAX_TEXT: usize = 4000;
 /// How many messages a room keeps (older ones are dropped from history).
 pub const HISTORY_KEPT: usize = 1000;
 
+/// The most messages a `search` answers.
+pub const SEARCH_LIMIT: usize = 100;
+
+/// How long a `search` waits for the other nodes before answering with
+/// what it has.
+pub const SEARCH_TIMEOUT_MS: u64 = 1000;
+
 /// The `:global` name of user `user`'s process.
 pub fn user_name(user: &str) -> String {
     format!("user:{user}")
@@ -195,6 +202,19 @@ pub enum Command {
     },
     /// End the session (the node closes the connection after `ok`).
     Logout {},
+    /// Bonus: every message of every room, cluster-wide, whose text
+    /// contains `text` (ignoring case). Answered within a bound, by every
+    /// node that could answer in time ([`Event::Found`]).
+    Search {
+        /// What to look for (not empty).
+        text: String,
+    },
+    /// Bonus: tell the other members of `room` that this user is typing.
+    /// Ephemeral: never stored, never in history.
+    Typing {
+        /// The room, which the user must have joined.
+        room: String,
+    },
 }
 
 impl Command {
@@ -210,6 +230,8 @@ impl Command {
             Command::Who { .. } => "who",
             Command::Presence { .. } => "presence",
             Command::Logout {} => "logout",
+            Command::Search { .. } => "search",
+            Command::Typing { .. } => "typing",
         }
     }
 }
@@ -314,6 +336,26 @@ pub enum Event {
         /// Each user asked about, and whether it is online.
         users: BTreeMap<String, bool>,
     },
+    /// The answer to `search`: the matching messages of every room,
+    /// oldest first, at most [`SEARCH_LIMIT`], and which nodes answered.
+    Found {
+        /// What was looked for.
+        text: String,
+        /// The matches.
+        messages: Vec<ChatMessage>,
+        /// The nodes that answered in time.
+        answered: Vec<String>,
+        /// The nodes that did not (down, paused, cut off): their rooms'
+        /// matches may be missing.
+        missing: Vec<String>,
+    },
+    /// `user` is typing in `room` (bonus).
+    Typing {
+        /// The room.
+        room: String,
+        /// Who is typing.
+        user: String,
+    },
     /// A command failed, or a line was not understood.
     Error {
         /// What kind of failure (see [`ErrorCode`]).
@@ -345,6 +387,8 @@ pub enum ErrorCode {
     Unavailable,
     /// Another login took this user over (the connection closes next).
     Replaced,
+    /// This node does not do that (a bonus it has not built).
+    Unsupported,
 }
 
 impl Reply {

@@ -378,7 +378,7 @@ mod tests {
             for m in &mutants {
                 apply(&solution, m).unwrap_or_else(|e| panic!("{}: {e}", part.id));
                 assert!(
-                    (1..=part.stages.len() as u32).contains(&m.stage),
+                    (1..=(part.stages.len() + part.bonus.len()) as u32).contains(&m.stage),
                     "{} mutant {} names stage {}",
                     part.id,
                     m.name,

@@ -50,6 +50,9 @@ pub struct Part {
     /// Points of the part's rubric that no stage can grade (part 5's code
     /// quality): printed under the score as the instructor's to give.
     pub instructor: Option<InstructorPoints>,
+    /// Bonus stages: run after the others when every stage is run, scored
+    /// apart, never in the part's score (part 5's bonus challenges).
+    pub bonus: Vec<StageDef>,
 }
 
 /// Points an instructor gives by reading the code, with the lesson section
@@ -87,6 +90,7 @@ impl Part {
             services: vec![],
             stages: vec![],
             instructor: None,
+            bonus: vec![],
         }
     }
 
@@ -99,6 +103,12 @@ impl Part {
     /// The same part, with `points` of its rubric left to the instructor.
     pub fn instructor_points(mut self, points: InstructorPoints) -> Part {
         self.instructor = Some(points);
+        self
+    }
+
+    /// The same part, with these bonus stages.
+    pub fn bonus(mut self, stages: Vec<StageDef>) -> Part {
+        self.bonus = stages;
         self
     }
 

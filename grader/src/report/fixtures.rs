@@ -37,6 +37,7 @@ fn stage(number: u32, name: &str, status: StageStatus) -> StageReport {
         timeline: Timeline::default(),
         traffic: vec![],
         latencies: vec![],
+        bonus: false,
     }
 }
 
@@ -241,6 +242,8 @@ pub fn sample_report() -> RunReport {
         max: 10,
         replay: "cargo run -p grader -- ping-pong --seed 42 --target solution".into(),
         instructor: None,
+        bonus_score: 0,
+        bonus_max: 0,
         stages: vec![s1, s2, s3, s4, s5],
     }
 }

@@ -35,6 +35,13 @@ pub struct RunReport {
     pub max: u32,
     /// The command that replays this run exactly.
     pub replay: String,
+    /// Points of the bonus stages: earned, and available (both 0 when no
+    /// bonus stage ran).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub bonus_score: u32,
+    /// Points the bonus stages that ran offered.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub bonus_max: u32,
     /// Points of the rubric left to the instructor, if the part has some:
     /// one line saying how many, for what, and where the checklist is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -98,6 +105,10 @@ pub struct StageReport {
     /// fan-out), each under the name the stage gave it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub latencies: Vec<LatencyReport>,
+    /// A bonus stage: its points are not in the run's score, but in
+    /// [`RunReport::bonus_score`].
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub bonus: bool,
 }
 
 /// One latency summary of a stage, in microseconds.
@@ -241,4 +252,8 @@ pub struct Mark {
     /// for a mark of the whole stage (drawn across every lane).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lane: Option<String>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }

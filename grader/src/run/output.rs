@@ -162,6 +162,12 @@ impl Output {
             "{BOLD}score{BOLD:#} {style}{}/{}{style:#} — {} ({}) — seed {}",
             report.score, report.max, report.title, report.target, report.seed
         ));
+        if report.bonus_max > 0 {
+            self.emit(format!(
+                "      bonus {}/{} (beyond the score)",
+                report.bonus_score, report.bonus_max
+            ));
+        }
         if let Some(line) = &report.instructor {
             self.emit(format!("      {DIM}{line}{DIM:#}"));
         }

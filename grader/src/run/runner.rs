@@ -46,9 +46,22 @@ pub async fn run(part: &Part, binary: &Path, opts: &RunOptions, out: &Output) ->
         .stages
         .map_or(part.stages.len(), |n| (n as usize).min(part.stages.len()));
     let mut stages = vec![];
-    for (i, def) in part.stages.iter().enumerate().take(n) {
+    // The bonus stages come after the others, in a full run only.
+    let bonus = if n == part.stages.len() {
+        &part.bonus[..]
+    } else {
+        &[]
+    };
+    let defs = part.stages.iter().take(n).map(|d| (d, false));
+    let defs = defs.chain(bonus.iter().map(|d| (d, true)));
+    for (i, (def, is_bonus)) in defs.enumerate() {
         let number = i as u32 + 1;
-        out.stage_header(number, def.name, def.points, def.goal);
+        let header = if is_bonus {
+            format!("{} (bonus)", def.name)
+        } else {
+            def.name.to_string()
+        };
+        out.stage_header(number, &header, def.points, def.goal);
         let setup = StageSetup {
             binary: binary.to_path_buf(),
             number,
@@ -129,17 +142,21 @@ pub async fn run(part: &Part, binary: &Path, opts: &RunOptions, out: &Output) ->
             duration_ms: t0.elapsed().as_millis() as u64,
             checks,
             hint: def.hint.to_string(),
-            lesson: part.lesson_link(i),
+            lesson: format!("{}#{}", part.lesson, def.lesson_anchor),
             error,
             timeline,
             traffic,
             latencies,
+            bonus: is_bonus,
         };
         out.stage_end(&report);
         stages.push(report);
     }
-    let score = stages.iter().map(|s| s.points).sum();
+    let graded = |bonus: bool| stages.iter().filter(move |s| s.bonus == bonus);
+    let score = graded(false).map(|s| s.points).sum();
     let max = part.max_points(n);
+    let bonus_score = graded(true).map(|s| s.points).sum();
+    let bonus_max = graded(true).map(|s| s.max_points).sum();
     let replay = replay_command(part, opts, &stages);
     RunReport {
         schema: SCHEMA_VERSION,
@@ -153,6 +170,8 @@ pub async fn run(part: &Part, binary: &Path, opts: &RunOptions, out: &Output) ->
         score,
         max,
         replay,
+        bonus_score,
+        bonus_max,
         instructor: part.instructor.map(|i| {
             format!(
                 "+ {} points not graded here, the instructor's: {} (checklist: {}#{})",
@@ -177,7 +196,10 @@ fn replay_command(part: &Part, opts: &RunOptions, stages: &[StageReport]) -> Str
     if opts.time_scale != 1.0 {
         cmd.push_str(&format!(" --time-scale {}", opts.time_scale));
     }
-    let first_bad = stages.iter().find(|s| s.status != StageStatus::Passed);
+    // A bonus stage is replayed by the full run: `--stage` stops before it.
+    let first_bad = stages
+        .iter()
+        .find(|s| s.status != StageStatus::Passed && !s.bonus);
     if let Some(s) = first_bad {
         cmd.push_str(&format!(" --stage {}", s.number));
     } else if let Some(n) = opts.stages {
@@ -188,13 +210,15 @@ fn replay_command(part: &Part, opts: &RunOptions, stages: &[StageReport]) -> Str
 
 /// The process exit code for a set of reports: 3 if the grader failed, else
 /// 1 if the code under test failed a stage, else 2 if a stage could not
-/// tell, else 0.
+/// tell, else 0. A bonus stage is optional: only a grader error in one
+/// counts.
 pub fn exit_code<'a>(reports: impl IntoIterator<Item = &'a RunReport>) -> i32 {
     let mut code = 0;
     for r in reports {
         for s in &r.stages {
             let c = match s.status {
                 StageStatus::GraderError => 3,
+                _ if s.bonus => 0,
                 StageStatus::Failed => 1,
                 StageStatus::Inconclusive => 2,
                 StageStatus::Passed | StageStatus::Skipped => 0,

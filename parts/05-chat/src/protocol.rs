@@ -74,6 +74,9 @@ pub enum RoomCall {
     Apply(Op),
     /// Replica: your whole state (a promoted replica collects them).
     State,
+    /// The messages whose text contains this (lowercase), if this process
+    /// is the primary; none from a replica, so each room answers once.
+    Search(String),
 }
 
 /// A room's answers.
@@ -120,6 +123,8 @@ pub enum RoomCast {
     SyncMe(Pid),
     /// The loser of a name clash hands its state to the winner.
     Merge(RoomState),
+    /// This member is typing: tell the others (bonus; never stored).
+    Typing(String),
 }
 
 /// Casts a session serves.
@@ -153,4 +158,11 @@ pub enum SessionCast {
     Presence(String, bool),
     /// Another session of this user logged in: tell the client and stop.
     Replaced,
+    /// A member of a room is typing (bonus).
+    Typing {
+        /// The room.
+        room: String,
+        /// Who.
+        user: String,
+    },
 }

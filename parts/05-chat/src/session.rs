@@ -12,15 +12,15 @@
 #![allow(unused)]
 
 use crate::presence::is_online;
-use crate::protocol::{local_room_name, RoomCall, RoomReply, SessionCast, ROOMS};
-use crate::rooms::RoomsCall;
+use crate::protocol::{local_room_name, RoomCall, RoomCast, RoomReply, SessionCast, ROOMS};
+use crate::rooms::{RoomsCall, RoomsReply};
 use contracts::chat::{
     error, presence_group, room_name, user_name, valid_name, ChatMessage, Command, Cursor,
-    ErrorCode, Event, Reply, Request, MAX_TEXT, SCOPE,
+    ErrorCode, Event, Reply, Request, MAX_TEXT, SCOPE, SEARCH_LIMIT, SEARCH_TIMEOUT_MS,
 };
 use netsplit::gen_server::{self, CallError, Flow, GenServer, Info};
 use netsplit::global::{self, GlobalNameConflict, Resolve};
-use netsplit::{pg, Ctx, ExitReason, Node, Pid};
+use netsplit::{pg, Ctx, ExitReason, Node};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
@@ -108,7 +108,7 @@ impl Session {
     /// Makes sure a room exists (this node's process of it is started) and
     /// has a primary somewhere.
     async fn open_room(&self, node: &Node, room: &str) {
-        let _ = gen_server::call::<_, Option<Pid>>(
+        let _ = gen_server::call::<_, RoomsReply>(
             node,
             ROOMS,
             &RoomsCall::Ensure(room.to_string()),
@@ -246,6 +246,17 @@ impl Session {
                 self.send(ok("logout"));
                 return Flow::Stop(ExitReason::Normal);
             }
+            Command::Search { .. } | Command::Typing { .. } => {
+                // TODO Bonus (docs/src/part-5-chat.md, "Bonus challenges"): search asks
+                // every node's room directory at once (RoomsCall::Search, multi_call,
+                // SEARCH_TIMEOUT_MS) and answers Event::Found; typing casts RoomCast::Typing
+                // to the room.
+                error(
+                    r.clone(),
+                    ErrorCode::Unsupported,
+                    "this node does not do search or typing yet (a bonus)",
+                )
+            }
         };
         if self.send(reply) {
             Flow::Continue
@@ -339,6 +350,10 @@ impl GenServer for Session {
             SessionCast::Presence(user, true) => self.event(Event::Online { user }),
             SessionCast::Presence(user, false) => self.event(Event::Offline { user }),
             SessionCast::Replaced => return self.replaced(),
+            SessionCast::Typing { room, user } if self.joined.contains(&room) => {
+                self.event(Event::Typing { room, user })
+            }
+            SessionCast::Typing { .. } => true,
         };
         if delivered {
             Flow::Continue

@@ -219,7 +219,9 @@ impl Room {
                 None => self.state.history.last(limit),
             }),
             RoomCall::Who => RoomReply::Members(self.state.members.iter().cloned().collect()),
-            RoomCall::Apply(_) | RoomCall::State => unreachable!("served by handle_call"),
+            RoomCall::Apply(_) | RoomCall::State | RoomCall::Search(_) => {
+                unreachable!("served by handle_call")
+            }
         }
     }
 
@@ -302,6 +304,14 @@ impl GenServer for Room {
                 RoomReply::Ack
             }
             RoomCall::State => RoomReply::State(self.state.clone()),
+            RoomCall::Search(text) if self.is_primary() => {
+                let all = self.state.history.last(usize::MAX).into_iter();
+                RoomReply::Messages(
+                    all.filter(|m| m.text.to_lowercase().contains(&text))
+                        .collect(),
+                )
+            }
+            RoomCall::Search(_) => RoomReply::Messages(vec![]),
             call if self.is_primary() => self.serve(ctx, call).await,
             _ => RoomReply::NotPrimary,
         };
@@ -318,6 +328,16 @@ impl GenServer for Room {
                         .await;
             }
             RoomCast::SyncMe(_) => {}
+            RoomCast::Typing(user) if self.state.members.contains(&user) => {
+                let typing = SessionCast::Typing {
+                    room: self.name.clone(),
+                    user: user.clone(),
+                };
+                for member in self.state.members.iter().filter(|m| **m != user) {
+                    let _ = global::cast(ctx.node(), &user_name(member), &typing);
+                }
+            }
+            RoomCast::Typing(_) => {}
             RoomCast::Merge(theirs) if self.is_primary() => self.merge(ctx, theirs).await,
             RoomCast::Merge(theirs) => {
                 // Not the primary any more: pass it on to whoever is.

@@ -5,15 +5,15 @@
 //! in order per sender.
 
 use crate::presence::is_online;
-use crate::protocol::{local_room_name, RoomCall, RoomReply, SessionCast, ROOMS};
-use crate::rooms::RoomsCall;
+use crate::protocol::{local_room_name, RoomCall, RoomCast, RoomReply, SessionCast, ROOMS};
+use crate::rooms::{RoomsCall, RoomsReply};
 use contracts::chat::{
     error, presence_group, room_name, user_name, valid_name, ChatMessage, Command, Cursor,
-    ErrorCode, Event, Reply, Request, MAX_TEXT, SCOPE,
+    ErrorCode, Event, Reply, Request, MAX_TEXT, SCOPE, SEARCH_LIMIT, SEARCH_TIMEOUT_MS,
 };
 use netsplit::gen_server::{self, CallError, Flow, GenServer, Info};
 use netsplit::global::{self, GlobalNameConflict, Resolve};
-use netsplit::{pg, Ctx, ExitReason, Node, Pid};
+use netsplit::{pg, Ctx, ExitReason, Node};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
@@ -123,7 +123,7 @@ impl Session {
     /// Makes sure a room exists (this node's process of it is started) and
     /// has a primary somewhere.
     async fn open_room(&self, node: &Node, room: &str) {
-        let _ = gen_server::call::<_, Option<Pid>>(
+        let _ = gen_server::call::<_, RoomsReply>(
             node,
             ROOMS,
             &RoomsCall::Ensure(room.to_string()),
@@ -261,6 +261,23 @@ impl Session {
                 self.send(ok("logout"));
                 return Flow::Stop(ExitReason::Normal);
             }
+            // Bonus: one request to every node's room directory at once,
+            // each answering for the rooms whose primary it runs.
+            Command::Search { text } if text.trim().is_empty() => {
+                invalid(&r, "search text (it is empty)")
+            }
+            Command::Search { text } => Reply::new(r.clone(), search(node, text).await),
+            // Bonus: ephemeral, so a cast to the room and nothing kept.
+            Command::Typing { room } => {
+                let typing = RoomCast::Typing(self.user.clone());
+                if !self.joined.contains(&room) {
+                    room_error(&room, RoomError::NoSuchRoom)
+                } else if global::cast(node, &room_name(&room), &typing).is_err() {
+                    room_error(&room, RoomError::Unavailable("no primary".into()))
+                } else {
+                    ok("typing")
+                }
+            }
         };
         if self.send(reply) {
             Flow::Continue
@@ -277,6 +294,36 @@ impl Session {
             format!("{} logged in elsewhere; this session ends", self.user),
         ));
         Flow::Stop(ExitReason::Normal)
+    }
+}
+
+/// The messages containing `text` in every room of the cluster, from every
+/// node that answers within `SEARCH_TIMEOUT_MS`.
+async fn search(node: &Node, text: String) -> Event {
+    let nodes = node.nodes_and_self();
+    let call = RoomsCall::Search(text.to_lowercase());
+    let within = Duration::from_millis(SEARCH_TIMEOUT_MS);
+    let got = gen_server::multi_call::<_, RoomsReply>(node, &nodes, ROOMS, &call, within).await;
+    let mut messages = vec![];
+    let mut answered = vec![];
+    for (from, reply) in got.replies {
+        if let RoomsReply::Found(m) = reply {
+            messages.extend(m);
+        }
+        answered.push(from.to_string());
+    }
+    messages.sort_by(|a, b| (a.at, &a.from, a.seq).cmp(&(b.at, &b.from, b.seq)));
+    messages.dedup_by(|a, b| a.room == b.room && a.from == b.from && a.seq == b.seq);
+    let extra = messages.len().saturating_sub(SEARCH_LIMIT);
+    messages.drain(..extra);
+    answered.sort();
+    let mut missing: Vec<String> = got.bad_nodes.iter().map(ToString::to_string).collect();
+    missing.sort();
+    Event::Found {
+        text,
+        messages,
+        answered,
+        missing,
     }
 }
 
@@ -358,6 +405,10 @@ impl GenServer for Session {
             SessionCast::Presence(user, true) => self.event(Event::Online { user }),
             SessionCast::Presence(user, false) => self.event(Event::Offline { user }),
             SessionCast::Replaced => return self.replaced(),
+            SessionCast::Typing { room, user } if self.joined.contains(&room) => {
+                self.event(Event::Typing { room, user })
+            }
+            SessionCast::Typing { .. } => true,
         };
         if delivered {
             Flow::Continue

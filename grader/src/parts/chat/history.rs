@@ -1,7 +1,7 @@
 //! Stage 5: history. The last N messages, and every message after a
 //! cursor, in the room's order, the same asked from either node.
 
-use super::{history, ids, start, wait_delivered, Ledger, User};
+use super::{check_streams, history, ids, start, wait_delivered, Ledger, User};
 use crate::harness::{Harness, StageError};
 use contracts::chat::{ChatMessage, Cursor};
 
@@ -40,5 +40,6 @@ pub(super) async fn stage(h: &mut Harness) -> Result<(), StageError> {
     h.safety(format!(
         "history since {cursor:?} is exactly the messages after it"
     ))
-    .equals(ids(&after), ids(&got))
+    .equals(ids(&after), ids(&got))?;
+    check_streams(h, &[&alice, &bob], &ledger)
 }

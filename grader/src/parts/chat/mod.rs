@@ -20,7 +20,9 @@ mod protocol;
 mod replicas;
 mod restart;
 mod resume;
+mod search;
 mod talk;
+mod typing;
 
 use crate::harness::{ClusterView, Harness, StageError};
 use crate::part::{Part, StageDef};
@@ -32,7 +34,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 /// The part, with its eleven stages (80 points; the rubric's 20 points of
-/// code quality are the instructor's, see [`INSTRUCTOR`]).
+/// code quality are the instructor's, see [`INSTRUCTOR`]) and two bonus
+/// stages, scored apart.
 pub fn part() -> Part {
     Part::new(5, "chat")
         .instructor_points(INSTRUCTOR)
@@ -144,6 +147,27 @@ pub fn part() -> Part {
                    the session passes on before anything live, each (room, sender, seq) once.",
             lesson_anchor: "problem-3-failover",
             run: |h| resume::stage(h).boxed(),
+        },
+    ])
+    .bonus(vec![
+        StageDef {
+            name: "Search",
+            points: 5,
+            goal: "one search finds the matches of every room on every node, and answers in bounded time when a node is paused",
+            hint: "Bonus: multi_call every node's room directory (RoomsCall::Search) with \
+                   SEARCH_TIMEOUT_MS; each answers for the rooms whose primary it runs; \
+                   merge, and name the nodes that did not answer.",
+            lesson_anchor: "bonus-challenges",
+            run: |h| search::stage(h).boxed(),
+        },
+        StageDef {
+            name: "Typing",
+            points: 5,
+            goal: "a member typing is shown to the room's other members only, and never stored",
+            hint: "Bonus: cast RoomCast::Typing to the room; its primary casts SessionCast::Typing \
+                   to every other member; nothing goes in the history.",
+            lesson_anchor: "bonus-challenges",
+            run: |h| typing::stage(h).boxed(),
         },
     ])
 }

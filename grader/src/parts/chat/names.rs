@@ -3,7 +3,7 @@
 //! client's node; a second login of the user takes the name over and ends
 //! the first session.
 
-use super::{one_room, start, wait_delivered, whereis_on, who, Ledger, User, THREE};
+use super::{check_streams, one_room, start, wait_delivered, whereis_on, who, Ledger, User, THREE};
 use crate::harness::{Harness, StageError};
 use contracts::chat::{user_name, Command};
 use netsplit::Pid;
@@ -125,5 +125,7 @@ pub(super) async fn stage(h: &mut Harness) -> Result<(), StageError> {
         &[said],
         "alice's new session receives the room's messages",
     )
-    .await
+    .await?;
+    let all: Vec<&User> = users.iter().chain([&again]).collect();
+    check_streams(h, &all, &ledger)
 }

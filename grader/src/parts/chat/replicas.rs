@@ -2,7 +2,7 @@
 //! node, each node's view agreeing; a node that joins the cluster later
 //! gets one too.
 
-use super::{members_on, start, start_nodes, Ledger, User, THREE};
+use super::{check_streams, members_on, start, start_nodes, Ledger, User, THREE};
 use crate::harness::{Harness, StageError};
 use contracts::chat::replica_group;
 use netsplit::Pid;
@@ -74,5 +74,6 @@ pub(super) async fn stage(h: &mut Harness) -> Result<(), StageError> {
         &["n1", "n2", "n3", "n4"],
         "n4, joining later, gets a process of the room too",
     )
-    .await
+    .await?;
+    check_streams(h, &[&alice], &ledger)
 }

@@ -5,7 +5,8 @@
 //! every message included.
 
 use super::{
-    history, ids, members_on, one_room, start, wait_delivered, Ledger, User, FAILOVER, THREE,
+    check_streams, history, ids, members_on, one_room, start, wait_delivered, Ledger, User,
+    FAILOVER, THREE,
 };
 use crate::harness::{Harness, StageError};
 use contracts::chat::replica_group;
@@ -121,5 +122,6 @@ pub(super) async fn stage(h: &mut Harness) -> Result<(), StageError> {
     .await?;
     let got = history(h, &mut carol, "general", Some(100), None).await?;
     h.safety("the restarted node's copy had recovered the whole history")
-        .equals(ids(&ledger.0), ids(&got))
+        .equals(ids(&ledger.0), ids(&got))?;
+    check_streams(h, &[&alice, &bob, &carol], &ledger)
 }

@@ -104,6 +104,7 @@ Commands (a line without a leading / is said in the current room):
   /who [ROOM]        the members of ROOM (default: the current room)
   /history [N]       the last N messages of the current room (default 50)
   /online USER...    whether each USER is online
+  /search TEXT       every message of every room that contains TEXT
   /help              this list
   /quit              log out and exit (Ctrl-D too)
 
@@ -118,7 +119,7 @@ elsewhere; 1 when no node answers within 30 s; 2 for bad arguments.";
 const HELP: &str = "\
 commands (a line without a leading / is said in the current room):
   /join ROOM   /leave [ROOM]   /room [ROOM]   /pm USER TEXT
-  /who [ROOM]  /history [N]    /online USER...  /help  /quit";
+  /who [ROOM]  /history [N]    /online USER...  /search TEXT  /help  /quit";
 
 /// The command line.
 #[derive(Parser, Debug)]
@@ -178,6 +179,8 @@ enum Action {
     Online(Vec<String>),
     /// `/room [ROOM]`: `None` lists the rooms joined.
     Room(Option<String>),
+    /// `/search TEXT`: across every room of the cluster.
+    Search(String),
     Help,
     Quit,
 }
@@ -222,6 +225,8 @@ fn parse_line(line: &str) -> Result<Action, String> {
             users.collect::<Result<_, _>>().map(Action::Online)
         }
         "online" => Err(usage("/online USER...")),
+        "search" if !args.is_empty() => Ok(Action::Search(args.to_string())),
+        "search" => Err(usage("/search TEXT")),
         "help" => Ok(Action::Help),
         "quit" => Ok(Action::Quit),
         _ => Err(format!("unknown command /{name}; /help lists the commands")),
@@ -634,6 +639,7 @@ impl Client {
             },
             Action::Pm { to, text } => Command::Pm { to, text },
             Action::Online(users) => Command::Presence { users },
+            Action::Search(text) => Command::Search { text },
         };
         self.send(conn, command, Origin::Typed).await;
     }
@@ -852,6 +858,13 @@ fn show_event(event: &Event) -> Vec<String> {
             format!("* {}", each.collect::<Vec<_>>().join(", "))
         }
         Event::History { room, messages } => return show_history(room, messages),
+        Event::Found {
+            text,
+            messages,
+            missing,
+            ..
+        } => return show_found(text, messages, missing),
+        Event::Typing { room, user } => format!("* {user} is typing in {room}"),
         Event::Error { code, reason } => format!("error ({}): {reason}", code_name(*code)),
         Event::Ok { re, .. } => format!("ok ({re})"),
     };
@@ -863,6 +876,20 @@ fn show_history(room: &str, messages: &[ChatMessage]) -> Vec<String> {
     let heading = format!("* history of {room}: {} messages", messages.len());
     let lines = messages.iter().map(|m| format!("  {}", show_message(m)));
     std::iter::once(heading).chain(lines).collect()
+}
+
+/// The answer to `/search`: a heading, the matches, and the nodes that
+/// did not answer in time.
+fn show_found(text: &str, messages: &[ChatMessage], missing: &[String]) -> Vec<String> {
+    let heading = format!("* {} messages contain {text:?}", messages.len());
+    let lines = messages.iter().map(|m| format!("  {}", show_message(m)));
+    let gaps = (!missing.is_empty()).then(|| {
+        format!(
+            "  (no answer in time from {}: their rooms' matches may be missing)",
+            missing.join(", ")
+        )
+    });
+    std::iter::once(heading).chain(lines).chain(gaps).collect()
 }
 
 /// An error code as the protocol spells it (`no_such_room`).
@@ -1039,6 +1066,7 @@ mod tests {
             ("/leave random", Action::Leave(Some("random".into()))),
             ("/room general", Action::Room(Some("general".into()))),
             ("/room", Action::Room(None)),
+            ("/search two words", Action::Search("two words".into())),
             ("/who", Action::Who(None)),
             ("/who general", Action::Who(Some("general".into()))),
             ("/history", Action::History(None)),
