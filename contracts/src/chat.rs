@@ -389,6 +389,9 @@ pub enum ErrorCode {
     Replaced,
     /// This node does not do that (a bonus it has not built).
     Unsupported,
+    /// The node failed while serving it (a bug in the node, such as a
+    /// `todo!()` not filled in): retrying will not help.
+    Internal,
 }
 
 impl Reply {
@@ -422,14 +425,15 @@ impl Request {
         serde_json::to_string(self).expect("a request always serializes")
     }
 
-    /// Parses one line; the error is an event to send back.
-    pub fn parse(line: &str) -> Result<Request, Reply> {
+    /// Parses one line; the error is an event to send back (boxed: an
+    /// event is large, and the error path is the rare one).
+    pub fn parse(line: &str) -> Result<Request, Box<Reply>> {
         let value: serde_json::Value = serde_json::from_str(line).map_err(|e| {
-            error(
+            Box::new(error(
                 None,
                 ErrorCode::BadRequest,
                 format!("not JSON ({e}); send one JSON object per line"),
-            )
+            ))
         })?;
         let reference = value
             .get("ref")
@@ -437,19 +441,19 @@ impl Request {
             .map(str::to_string);
         if let Some(v) = value.get("v") {
             if v.as_u64() != Some(u64::from(VERSION)) {
-                return Err(error(
+                return Err(Box::new(error(
                     reference,
                     ErrorCode::Version,
                     format!("this node speaks version {VERSION} of the protocol, not {v}"),
-                ));
+                )));
             }
         }
         serde_json::from_value(value).map_err(|e| {
-            error(
+            Box::new(error(
                 reference,
                 ErrorCode::BadRequest,
                 format!("not a command of version {VERSION}: {e}"),
-            )
+            ))
         })
     }
 }

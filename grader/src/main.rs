@@ -217,11 +217,15 @@ fn list() -> i32 {
                 .map(|l| format!("{}/{} ({})", l.score, l.max, l.at.get(..10).unwrap_or("")))
                 .unwrap_or_else(|| "not graded".into())
         };
+        let stages = match p.bonus.len() {
+            0 => p.stages.len().to_string(),
+            b => format!("{}+{b}", p.stages.len()),
+        };
         println!(
             "{:<3} {:<20} {:>6}  {:<24} {}",
             p.number,
             p.id,
-            p.stages.len(),
+            stages,
             show("starter"),
             show("solution")
         );

@@ -233,3 +233,27 @@ pub fn exit_code<'a>(reports: impl IntoIterator<Item = &'a RunReport>) -> i32 {
     }
     code
 }
+
+#[cfg(test)]
+mod tests {
+    use super::exit_code;
+    use crate::report::model::StageStatus;
+
+    #[test]
+    fn a_failed_bonus_stage_does_not_fail_the_run_but_a_grader_error_in_one_does() {
+        let mut report = crate::report::fixtures::sample_report();
+        for s in &mut report.stages {
+            s.status = StageStatus::Passed;
+        }
+        assert_eq!(exit_code([&report]), 0);
+        let last = report.stages.last_mut().unwrap();
+        last.bonus = true;
+        last.status = StageStatus::Failed;
+        assert_eq!(exit_code([&report]), 0);
+        report.stages.last_mut().unwrap().status = StageStatus::GraderError;
+        assert_eq!(exit_code([&report]), 3);
+        report.stages.last_mut().unwrap().bonus = false;
+        report.stages.last_mut().unwrap().status = StageStatus::Failed;
+        assert_eq!(exit_code([&report]), 1);
+    }
+}

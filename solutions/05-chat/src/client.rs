@@ -122,7 +122,7 @@ async fn handle(
                     },
                 )
             }
-            Err(why) => error(r, ErrorCode::Unavailable, why),
+            Err(why) => error(r, ErrorCode::Internal, why),
         },
         (_, None) => error(
             r,

@@ -136,7 +136,11 @@ async fn command(node: &Node, line: &str) -> bool {
         ["quit"] => return false,
         ["help"] => println!("{HELP}"),
         ["rooms"] => {
-            for room in rooms::local_rooms(node) {
+            let rooms = rooms::local_rooms(node);
+            if rooms.is_empty() {
+                println!("no rooms on this node yet");
+            }
+            for room in rooms {
                 let global = contracts::chat::room_name(&room);
                 let primary = netsplit::global::whereis_name(node, &global);
                 let primary = primary.map_or("no primary".to_string(), |p| format!("primary {p}"));

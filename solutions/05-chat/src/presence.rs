@@ -31,7 +31,7 @@ pub struct Presence {
 impl Presence {
     /// Tells every session of this node that `user` came online or went.
     fn tell_local_sessions(&self, node: &Node, user: &str, online: bool) {
-        for other in self.sessions.keys() {
+        for other in self.sessions.keys().filter(|o| *o != user) {
             for pid in pg::get_local_members(node, SCOPE, &presence_group(other)) {
                 let _ = gen_server::cast(node, &pid, &SessionCast::Presence(user.into(), online));
             }

@@ -89,6 +89,9 @@ pub enum RoomReply {
     Joined(Vec<ChatMessage>, Cursor),
     /// The message as the room numbered and stamped it.
     Said(ChatMessage),
+    /// Numbered and stamped, but no replica confirmed its copy in time:
+    /// not acknowledged (it may be kept, or lost with this node).
+    Unconfirmed(ChatMessage),
     /// Messages, oldest first.
     Messages(Vec<ChatMessage>),
     /// The members, sorted.

@@ -23,6 +23,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// How long the primary waits for one replica to confirm a change.
 const REPLICA_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// How long a room waits for `:global` to merge name tables before it
+/// looks up or takes its name.
+const SYNC_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// How many of the last messages a new primary sends the members again:
 /// the old one may have died halfway through sending them (sessions drop
 /// the ones they have).
@@ -63,7 +67,7 @@ impl Room {
     async fn track(&mut self, ctx: &Ctx) {
         let node = ctx.node();
         let global = room_name(&self.name);
-        global::sync(node).await;
+        sync(node).await;
         for _ in 0..20 {
             match global::whereis_name(node, &global) {
                 Some(p) if &p == ctx.pid() => {
@@ -81,7 +85,7 @@ impl Room {
                         self.take_over(ctx).await;
                         return;
                     }
-                    global::sync(node).await;
+                    sync(node).await;
                 }
             }
         }
@@ -107,10 +111,12 @@ impl Room {
     async fn take_over(&mut self, ctx: &Ctx) {
         self.role = Role::Primary;
         let node = ctx.node();
-        for other in self.others(ctx) {
-            let got =
-                gen_server::call::<_, RoomReply>(node, &other, &RoomCall::State, REPLICA_TIMEOUT)
-                    .await;
+        // All at once: a copy busy finding its own role answers late, and
+        // one slow copy must not hold up the others.
+        let asks = self.others(ctx).into_iter().map(|other| async move {
+            gen_server::call::<_, RoomReply>(node, &other, &RoomCall::State, REPLICA_TIMEOUT).await
+        });
+        for got in futures::future::join_all(asks).await {
             if let Ok(RoomReply::State(state)) = got {
                 self.absorb(&state);
             }
@@ -144,20 +150,26 @@ impl Room {
     }
 
     /// Copies `op` to every replica, waiting (bounded) for each to confirm.
-    async fn replicate(&self, ctx: &Ctx, op: Op) {
+    /// True if another node now has it: one replica confirmed, or there is
+    /// no other replica to ask (a room alone on its side of the cluster).
+    async fn replicate(&self, ctx: &Ctx, op: Op) -> bool {
         let node = ctx.node();
         let call = RoomCall::Apply(op);
-        let copies = self.others(ctx).into_iter().map(|replica| {
+        let replicas = self.others(ctx);
+        let asked = replicas.len();
+        let copies = replicas.into_iter().map(|replica| {
             let call = &call;
             async move {
                 let got =
                     gen_server::call::<_, RoomReply>(node, &replica, call, REPLICA_TIMEOUT).await;
-                if let Err(e) = got {
+                if let Err(e) = &got {
                     tracing::debug!("replica {replica} did not confirm: {e}");
                 }
+                matches!(got, Ok(RoomReply::Ack))
             }
         });
-        futures::future::join_all(copies).await;
+        let confirmed = futures::future::join_all(copies).await;
+        asked == 0 || confirmed.contains(&true)
     }
 
     /// Sends a message to every member's session.
@@ -210,9 +222,14 @@ impl Room {
                     .state
                     .history
                     .append(&self.name, &user, &text, now_us());
-                self.replicate(ctx, Op::Message(msg.clone())).await;
+                let kept = self.replicate(ctx, Op::Message(msg.clone())).await;
                 self.deliver(node, &msg);
-                RoomReply::Said(msg)
+                if kept {
+                    RoomReply::Said(msg)
+                } else {
+                    // Not acknowledged: only this node is known to have it.
+                    RoomReply::Unconfirmed(msg)
+                }
             }
             RoomCall::History { limit, since } => RoomReply::Messages(match since {
                 Some(cursor) => self.state.history.since(&cursor),
@@ -378,6 +395,19 @@ impl GenServer for Room {
             _ => {}
         }
         Flow::Continue
+    }
+}
+
+/// Waits, within [`SYNC_TIMEOUT`], until this node's `:global` names are
+/// merged with every node it is connected to: a room must not take a name
+/// another side already holds. Bounded, so that a sync that never ends
+/// (a peer paused mid-merge) cannot hold the room up for good.
+async fn sync(node: &Node) {
+    if tokio::time::timeout(SYNC_TIMEOUT, global::sync(node))
+        .await
+        .is_err()
+    {
+        tracing::warn!("global::sync took over {SYNC_TIMEOUT:?}; going on without it");
     }
 }
 

@@ -202,6 +202,15 @@ impl Session {
                         text,
                     };
                     match self.room_call(node, &room, call).await {
+                        Ok(RoomReply::Unconfirmed(msg)) => error(
+                            r.clone(),
+                            ErrorCode::Unavailable,
+                            format!(
+                                "{room}: no other node confirmed a copy of your message #{} in \
+                                 time; it may or may not be kept",
+                                msg.seq
+                            ),
+                        ),
                         Ok(RoomReply::Said(msg)) => Reply::new(
                             r.clone(),
                             Event::Ok {
@@ -384,7 +393,7 @@ impl GenServer for Session {
         let delivered = match cast {
             SessionCast::Command(line) => match Request::parse(&line) {
                 Ok(req) => return self.command(ctx, req).await,
-                Err(reply) => self.send(reply),
+                Err(reply) => self.send(*reply),
             },
             SessionCast::Deliver(msg) => self.pass_on(msg),
             SessionCast::Member { room, user, joined } => {

@@ -113,7 +113,8 @@ Example, with two nodes serving clients on ports 7001 and 7002:
   printf '/join general\\nhello\\n' | chat-client --user bob 127.0.0.1:7002
 
 Exit codes: 0 after /quit, at the end of input, or when the user logs in
-elsewhere; 1 when no node answers within 30 s; 2 for bad arguments.";
+elsewhere; 1 when no node answers within 30 s, or a node refuses the login for
+good (a bad name, a node that fails); 2 for bad arguments.";
 
 /// The in-chat help, printed by `/help`.
 const HELP: &str = "\
@@ -397,6 +398,19 @@ impl Printer {
     }
 }
 
+/// Why a node did not let this client in, and whether another try (here
+/// or on the next address) may do better.
+struct Refused {
+    why: String,
+    retry: bool,
+}
+
+impl Refused {
+    fn retry(why: String) -> Refused {
+        Refused { why, retry: true }
+    }
+}
+
 /// One connection to a node, logged in.
 struct Connection {
     addr: String,
@@ -408,11 +422,11 @@ struct Connection {
 
 impl Connection {
     /// Connects to `addr` and logs in as `user`; the error says why not.
-    async fn open(addr: &str, user: &str) -> Result<Connection, String> {
+    async fn open(addr: &str, user: &str) -> Result<Connection, Refused> {
         let stream = match timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
             Ok(Ok(stream)) => stream,
-            Ok(Err(e)) => return Err(e.to_string()),
-            Err(_) => return Err("no answer".to_string()),
+            Ok(Err(e)) => return Err(Refused::retry(e.to_string())),
+            Err(_) => return Err(Refused::retry("no answer".to_string())),
         };
         let _ = stream.set_nodelay(true);
         let (read, write) = stream.into_split();
@@ -432,11 +446,19 @@ impl Connection {
             Ok(Some(Ok(Reply {
                 event: Event::Error { code, reason },
                 ..
-            }))) => Err(format!("login refused ({}): {reason}", code_name(code))),
-            Ok(Some(Ok(other))) => Err(format!("unexpected answer to login: {other:?}")),
-            Ok(Some(Err(line))) => Err(format!("unreadable answer to login: {line}")),
-            Ok(None) => Err("closed the connection".to_string()),
-            Err(_) => Err("no answer to login".to_string()),
+            }))) => Err(Refused {
+                why: format!("login refused ({}): {reason}", code_name(code)),
+                // A bad name or a broken node: no other node will do better.
+                retry: !matches!(code, ErrorCode::Invalid | ErrorCode::Internal),
+            }),
+            Ok(Some(Ok(other))) => Err(Refused::retry(format!(
+                "unexpected answer to login: {other:?}"
+            ))),
+            Ok(Some(Err(line))) => Err(Refused::retry(format!(
+                "unreadable answer to login: {line}"
+            ))),
+            Ok(None) => Err(Refused::retry("closed the connection".to_string())),
+            Err(_) => Err(Refused::retry("no answer to login".to_string())),
         }
     }
 
@@ -518,7 +540,10 @@ impl Client {
                     self.resume(&mut conn).await;
                     return Ok(conn);
                 }
-                Err(why) => self.print(&format!("attempt {}: {addr}: {why}", attempt + 1)),
+                Err(Refused { why, retry: false }) => return Err(format!("{addr}: {why}")),
+                Err(Refused { why, .. }) => {
+                    self.print(&format!("attempt {}: {addr}: {why}", attempt + 1))
+                }
             }
             let pause = backoff(attempt, self.addrs.len());
             if started.elapsed() + pause > FAILOVER_LIMIT {
