@@ -199,6 +199,7 @@ pub(crate) fn start_server(node: &Node) {
 /// | `erlang:whereis`           | `String`   | `Option<Pid>`     |
 /// | `global:whereis_name`      | `String`   | `Option<Pid>`     |
 /// | `global:registered_names`  | `()`       | `Vec<String>`     |
+/// | `global:sync`              | `()`       | `()`, once the node's names are merged with every node it is connected to |
 /// | `pg:get_members`           | `(String, String)` (scope, group) | `Vec<Pid>` |
 /// | `pg:which_groups`          | `String` (scope) | `Vec<String>` |
 ///
@@ -225,6 +226,9 @@ fn register_builtins(node: &Node) {
     });
     node.rpc_register("global", "whereis_name", |node, name: String| async move {
         crate::global::whereis_name(&node, &name)
+    });
+    node.rpc_register("global", "sync", |node, (): ()| async move {
+        crate::global::sync(&node).await
     });
     node.rpc_register("global", "registered_names", |node, (): ()| async move {
         crate::global::registered_names(&node)

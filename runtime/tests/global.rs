@@ -7,7 +7,7 @@ use netsplit::gen_server::{self, CallResponse, Caller, Flow, GenServer, ServerSt
 use netsplit::global::{
     self, GlobalNameConflict, GlobalSendError, LockId, RegisterResult, Resolve,
 };
-use netsplit::sim::SimNet;
+use netsplit::sim::{LinkPolicy, SimNet};
 use netsplit::{Ctx, ExitReason, Node, NodeConfig, NodeName, Pid, Signal};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -823,4 +823,44 @@ async fn with_random_network_delays_locks_stay_exclusive() {
         assert_eq!(count.load(Ordering::SeqCst), 36, "seed {seed}");
         assert_eq!(max_inside.load(Ordering::SeqCst), 1, "seed {seed}");
     }
+}
+
+/// A heal that reaches one node of the other side before another: a joins
+/// b (which knows c) while a and c still cannot talk, then a and c connect.
+/// The first merge cannot reach c, so it must not count c as merged: the
+/// second connection's merge then fixes c's table.
+#[tokio::test(start_paused = true)]
+async fn a_node_the_first_merge_could_not_reach_is_merged_when_it_connects() {
+    let (net, a, b, c) = cluster(21).await;
+    net.partition(&[&[a.name()], &[b.name(), c.name()]]);
+    eventually(S, "partitioned", || a.nodes().is_empty()).await;
+    let (pa, pc) = (idle(&a), idle(&c));
+    let notify = Resolve::Notify;
+    assert_eq!(
+        global::register_name_with(&a, "room", &pa, notify).await,
+        RegisterResult::Yes
+    );
+    assert_eq!(
+        global::register_name_with(&c, "room", &pc, notify).await,
+        RegisterResult::Yes
+    );
+    net.heal();
+    net.set_link(a.name(), c.name(), LinkPolicy::Cut);
+    net.set_link(c.name(), a.name(), LinkPolicy::Cut);
+    assert!(a.connect(b.name()).await);
+    eventually(5 * S, "a and b merged", || {
+        global::whereis_name(&b, "room") == Some(pa.clone())
+    })
+    .await;
+    tokio::time::sleep(S).await;
+    net.set_link(a.name(), c.name(), LinkPolicy::Pass);
+    net.set_link(c.name(), a.name(), LinkPolicy::Pass);
+    assert!(a.connect(c.name()).await);
+    for n in [&a, &b, &c] {
+        global::sync(n).await;
+    }
+    eventually(5 * S, "every node keeps a's pid", || {
+        everywhere(&[&a, &b, &c], "room") == vec![Some(pa.clone()); 3]
+    })
+    .await;
 }

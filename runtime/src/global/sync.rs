@@ -109,20 +109,35 @@ async fn merge(node: &Node, by: &Pid, peer: &NodeName, union: &[NodeName]) -> Ou
     my_side.sort();
     his_side.sort();
     let t = call_timeout(node);
-    let to_mine = Req::Apply {
-        by: by.clone(),
-        ops: my_ops,
-        nodes: his_side.clone(),
-    };
+    // The other side first: my side learns only the nodes that applied
+    // their changes. A node that did not (not yet connected to this one,
+    // so not locked here either) stays unknown, and its own joining
+    // session, when its connection comes up, merges it then. Were it
+    // learned now, that session would find it known and skip the merge,
+    // leaving it with the table it had.
     let to_his = Req::Apply {
         by: by.clone(),
         ops: his_ops,
         nodes: my_side.clone(),
     };
-    tokio::join!(
-        gen_server::multi_call_noconnect::<Req, Rep>(node, &my_side, NAME_SERVER, &to_mine, t),
-        gen_server::multi_call_noconnect::<Req, Rep>(node, &his_side, NAME_SERVER, &to_his, t),
-    );
+    let got =
+        gen_server::multi_call_noconnect::<Req, Rep>(node, &his_side, NAME_SERVER, &to_his, t)
+            .await;
+    let applied: Vec<NodeName> = got
+        .replies
+        .into_iter()
+        .filter(|(_, rep)| matches!(rep, Rep::Bool(true)))
+        .map(|(n, _)| n)
+        .collect();
+    if !applied.contains(peer) {
+        return Outcome::Retry;
+    }
+    let to_mine = Req::Apply {
+        by: by.clone(),
+        ops: my_ops,
+        nodes: applied,
+    };
+    gen_server::multi_call_noconnect::<Req, Rep>(node, &my_side, NAME_SERVER, &to_mine, t).await;
     for a in actions {
         a.run(node);
     }

@@ -191,11 +191,31 @@ const ANSWER: Duration = Duration::from_secs(5);
 /// How long a failover may take, from the kill to a room that answers.
 pub(crate) const FAILOVER: Duration = Duration::from_secs(8);
 
-/// Starts chat nodes (the client port on a free port) and meshes them.
+/// Starts chat nodes (the client port on a free port), meshes them, and
+/// waits until their `:global` tables are merged: until then a name
+/// registered on one node may not be on the others yet, and no stage
+/// should start before the cluster has settled.
 pub(crate) async fn start(h: &mut Harness, shorts: &[&str]) -> Result<(), StageError> {
     start_nodes(h, shorts).await?;
     if shorts.len() > 1 {
         h.mesh(shorts).await?;
+        settle(h, shorts).await?;
+    }
+    Ok(())
+}
+
+/// Waits (bounded) until each of `shorts` has merged its `:global` names
+/// with every node it is connected to (the runtime's `global:sync`).
+pub(crate) async fn settle(h: &mut Harness, shorts: &[&str]) -> Result<(), StageError> {
+    for s in shorts {
+        let synced: Result<(), _> = h.rpc(s, "global", "sync", &()).await;
+        if let Err(e) = synced {
+            return Err(h
+                .liveness(format!("{s} merges its :global names with the cluster's"))
+                .expected("global:sync answered")
+                .actual(e)
+                .fails());
+        }
     }
     Ok(())
 }
