@@ -1,9 +1,9 @@
 //! Part 5, chat: users and rooms as cluster-wide processes, rooms
 //! replicated on every node, failover, heal, resume, presence.
 //!
-//! The grader is the chat's users: each [`User`] is a client connection
+//! The grader is the chat's users: each `User` is a client connection
 //! to one node's client port, speaking the contract's JSON lines. Every
-//! message a user's `say` got an `ok` for goes in the stage's [`Ledger`];
+//! message a user's `say` got an `ok` for goes in the stage's `Ledger`;
 //! the stages then check, from the clients' event streams alone, that each
 //! acknowledged message reached every member once, in order per sender,
 //! through kills and partitions. The cluster's names are read with the
@@ -404,17 +404,7 @@ impl User {
                 seq: Some(seq),
                 at: Some(at),
                 ..
-            } => {
-                let msg = ChatMessage {
-                    room: room.to_string(),
-                    from: self.name.clone(),
-                    text: text.to_string(),
-                    seq,
-                    at,
-                };
-                ledger.0.push(msg.clone());
-                Ok(msg)
-            }
+            } => Ok(self.acknowledged(ledger, room, text, seq, at)),
             other => Err(h
                 .safety(format!(
                     "{}'s `say` is acknowledged with its seq",
@@ -424,6 +414,26 @@ impl User {
                 .actual(format!("{other:?}"))
                 .fails()),
         }
+    }
+
+    /// The message a `say` got an `ok` for, put in `ledger`.
+    fn acknowledged(
+        &self,
+        ledger: &mut Ledger,
+        room: &str,
+        text: &str,
+        seq: u64,
+        at: u64,
+    ) -> ChatMessage {
+        let msg = ChatMessage {
+            room: room.to_string(),
+            from: self.name.clone(),
+            text: text.to_string(),
+            seq,
+            at,
+        };
+        ledger.0.push(msg.clone());
+        msg
     }
 
     /// Every event of every connection of this user, oldest first.
@@ -748,17 +758,7 @@ impl User {
                     seq: Some(seq),
                     at: Some(at),
                     ..
-                }) => {
-                    let msg = ChatMessage {
-                        room: room.to_string(),
-                        from: self.name.clone(),
-                        text: text.to_string(),
-                        seq,
-                        at,
-                    };
-                    ledger.0.push(msg.clone());
-                    return Ok(msg);
-                }
+                }) => return Ok(self.acknowledged(ledger, room, text, seq, at)),
                 Err(r) if r.code == "unavailable" && Instant::now() < deadline => {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
