@@ -94,7 +94,11 @@ impl History {
     }
 }
 
-#[cfg(test)]
+// Your tests for Problems 1 and 5: `cargo test -p chat --features exercises
+// history`. They fail until the holes above are filled, so the kit's own
+// test suite (`cargo test --workspace`) leaves them out; the solution's copy
+// of this file runs them there.
+#[cfg(all(test, feature = "exercises"))]
 mod tests {
     use super::*;
 
