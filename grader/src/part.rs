@@ -142,11 +142,6 @@ impl Part {
     pub fn max_points(&self, n: usize) -> u32 {
         self.stages.iter().take(n).map(|s| s.points).sum()
     }
-
-    /// The lesson link of stage `i` (0-based).
-    pub fn lesson_link(&self, i: usize) -> String {
-        format!("{}#{}", self.lesson, self.stages[i].lesson_anchor)
-    }
 }
 
 /// What is being graded.

@@ -94,23 +94,43 @@ fn parts_are_found_by_name_number_or_directory() {
 #[test]
 fn every_part_has_stages_worth_100_points_with_hints_and_lessons() {
     for part in grader::parts::all() {
-        assert_eq!(part.max_points(part.stages.len()), 100, "{}", part.id);
-        for (i, s) in part.stages.iter().enumerate() {
+        // The rubric's points no stage can grade are the instructor's, and
+        // count in the 100; bonus stages are beyond it.
+        let instructor = part.instructor.map_or(0, |i| i.points);
+        assert_eq!(
+            part.max_points(part.stages.len()) + instructor,
+            100,
+            "{}",
+            part.id
+        );
+        let lesson = grader::builder::workspace_root().join(&part.lesson);
+        let text = std::fs::read_to_string(&lesson)
+            .unwrap_or_else(|e| panic!("{}: {e}", lesson.display()));
+        let has_heading = |anchor: &str| {
+            text.lines()
+                .any(|l| l.starts_with('#') && slug(l.trim_start_matches('#').trim()) == anchor)
+        };
+        let anchors = part.instructor.iter().map(|i| i.lesson_anchor);
+        for (n, s) in part.stages.iter().chain(&part.bonus).enumerate() {
             assert!(
-                !s.goal.is_empty() && !s.hint.is_empty(),
+                !s.goal.is_empty() && !s.hint.is_empty() && s.points > 0,
                 "{} stage {}",
                 part.id,
-                i + 1
+                n + 1
             );
-            let link = part.lesson_link(i);
-            let (file, anchor) = link.split_once('#').expect("a lesson anchor");
-            let lesson = grader::builder::workspace_root().join(file);
-            let text = std::fs::read_to_string(&lesson)
-                .unwrap_or_else(|e| panic!("{}: {e}", lesson.display()));
-            let has_heading = text
-                .lines()
-                .any(|l| l.starts_with('#') && slug(l.trim_start_matches('#').trim()) == anchor);
-            assert!(has_heading, "{file} has no heading for #{anchor}");
+            assert!(
+                has_heading(s.lesson_anchor),
+                "{} has no heading for #{}",
+                part.lesson,
+                s.lesson_anchor
+            );
+        }
+        for anchor in anchors {
+            assert!(
+                has_heading(anchor),
+                "{} has no heading for #{anchor}",
+                part.lesson
+            );
         }
     }
 }
