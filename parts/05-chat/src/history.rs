@@ -28,8 +28,9 @@ pub struct History {
     last_seq: BTreeMap<String, u64>,
 }
 
-/// The sort key of the history's order.
-fn key(m: &ChatMessage) -> (u64, &str, u64) {
+/// The sort key of the history's order, which every list of messages the
+/// room hands out follows.
+pub fn key(m: &ChatMessage) -> (u64, &str, u64) {
     (m.at, m.from.as_str(), m.seq)
 }
 

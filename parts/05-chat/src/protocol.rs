@@ -5,6 +5,7 @@ use contracts::chat::{ChatMessage, Cursor};
 use netsplit::Pid;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The local name of every node's room directory (`rooms.rs`).
 pub const ROOMS: &str = "chat_rooms";
@@ -168,4 +169,11 @@ pub enum SessionCast {
         /// Who.
         user: String,
     },
+}
+
+/// Microseconds since the Unix epoch: the clock of messages' `at`.
+pub fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
 }

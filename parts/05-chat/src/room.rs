@@ -20,12 +20,12 @@
 // help you check your work.
 #![allow(unused)]
 
-use crate::protocol::{Op, RoomCall, RoomCast, RoomReply, RoomState, SessionCast, ROOMS};
+use crate::protocol::{now_us, Op, RoomCall, RoomCast, RoomReply, RoomState, SessionCast, ROOMS};
 use contracts::chat::{replica_group, room_name, user_name, ChatMessage, SCOPE};
 use netsplit::gen_server::{self, CallResponse, Caller, Flow, GenServer, Info};
 use netsplit::global::{self, GlobalNameConflict, RegisterResult, Resolve};
 use netsplit::{pg, Ctx, ExitReason, Node, Pid, Ref};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// How long the primary waits for one replica to confirm a change.
 const REPLICA_TIMEOUT: Duration = Duration::from_secs(1);
@@ -294,11 +294,4 @@ async fn sync(node: &Node) {
     {
         tracing::warn!("global::sync took over {SYNC_TIMEOUT:?}; going on without it");
     }
-}
-
-/// Microseconds since the Unix epoch.
-fn now_us() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64)
 }

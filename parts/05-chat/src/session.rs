@@ -12,7 +12,7 @@
 #![allow(unused)]
 
 use crate::presence::is_online;
-use crate::protocol::{local_room_name, RoomCall, RoomCast, RoomReply, SessionCast, ROOMS};
+use crate::protocol::{local_room_name, now_us, RoomCall, RoomCast, RoomReply, SessionCast, ROOMS};
 use crate::rooms::{RoomsCall, RoomsReply};
 use contracts::chat::{
     error, presence_group, room_name, user_name, valid_name, ChatMessage, Command, Cursor,
@@ -22,7 +22,7 @@ use netsplit::gen_server::{self, CallError, Flow, GenServer, Info};
 use netsplit::global::{self, GlobalNameConflict, Resolve};
 use netsplit::{pg, Ctx, ExitReason, Node};
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 /// How long one call to a room may take (it waits for the room's replicas).
@@ -307,13 +307,6 @@ fn unexpected(r: &Option<String>, reply: &RoomReply) -> Reply {
         ErrorCode::Unavailable,
         format!("the room gave an unexpected answer ({reply:?}); retry"),
     )
-}
-
-/// Microseconds since the Unix epoch.
-fn now_us() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64)
 }
 
 impl GenServer for Session {

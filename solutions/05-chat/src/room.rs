@@ -13,12 +13,13 @@
 //!   the loser (`Resolve::Notify`): the loser hands its state to the winner,
 //!   which merges both histories and sends each side what it missed.
 
-use crate::protocol::{Op, RoomCall, RoomCast, RoomReply, RoomState, SessionCast, ROOMS};
+use crate::history;
+use crate::protocol::{now_us, Op, RoomCall, RoomCast, RoomReply, RoomState, SessionCast, ROOMS};
 use contracts::chat::{replica_group, room_name, user_name, ChatMessage, SCOPE};
 use netsplit::gen_server::{self, CallResponse, Caller, Flow, GenServer, Info};
 use netsplit::global::{self, GlobalNameConflict, RegisterResult, Resolve};
 use netsplit::{pg, Ctx, ExitReason, Node, Pid, Ref};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// How long the primary waits for one replica to confirm a change.
 const REPLICA_TIMEOUT: Duration = Duration::from_secs(1);
@@ -280,7 +281,7 @@ impl Room {
             .collect();
         let missed_here = self.absorb(&theirs);
         let mut resend: Vec<ChatMessage> = missed_there.into_iter().chain(missed_here).collect();
-        resend.sort_by(|a, b| (a.at, &a.from, a.seq).cmp(&(b.at, &b.from, b.seq)));
+        resend.sort_by(|a, b| history::key(a).cmp(&history::key(b)));
         for m in &resend {
             self.deliver(node, m);
         }
@@ -409,11 +410,4 @@ async fn sync(node: &Node) {
     {
         tracing::warn!("global::sync took over {SYNC_TIMEOUT:?}; going on without it");
     }
-}
-
-/// Microseconds since the Unix epoch.
-fn now_us() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64)
 }

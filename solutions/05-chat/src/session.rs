@@ -4,8 +4,9 @@
 //! other users and the presence tracker send it, each room message once and
 //! in order per sender.
 
+use crate::history;
 use crate::presence::is_online;
-use crate::protocol::{local_room_name, RoomCall, RoomCast, RoomReply, SessionCast, ROOMS};
+use crate::protocol::{local_room_name, now_us, RoomCall, RoomCast, RoomReply, SessionCast, ROOMS};
 use crate::rooms::{RoomsCall, RoomsReply};
 use contracts::chat::{
     error, presence_group, room_name, user_name, valid_name, ChatMessage, Command, Cursor,
@@ -15,7 +16,7 @@ use netsplit::gen_server::{self, CallError, Flow, GenServer, Info};
 use netsplit::global::{self, GlobalNameConflict, Resolve};
 use netsplit::{pg, Ctx, ExitReason, Node};
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 /// How long one call to a room may take (it waits for the room's replicas).
@@ -321,7 +322,7 @@ async fn search(node: &Node, text: String) -> Event {
         }
         answered.push(from.to_string());
     }
-    messages.sort_by(|a, b| (a.at, &a.from, a.seq).cmp(&(b.at, &b.from, b.seq)));
+    messages.sort_by(|a, b| history::key(a).cmp(&history::key(b)));
     messages.dedup_by(|a, b| a.room == b.room && a.from == b.from && a.seq == b.seq);
     let extra = messages.len().saturating_sub(SEARCH_LIMIT);
     messages.drain(..extra);
@@ -358,13 +359,6 @@ fn unexpected(r: &Option<String>, reply: &RoomReply) -> Reply {
         ErrorCode::Unavailable,
         format!("the room gave an unexpected answer ({reply:?}); retry"),
     )
-}
-
-/// Microseconds since the Unix epoch.
-fn now_us() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64)
 }
 
 impl GenServer for Session {

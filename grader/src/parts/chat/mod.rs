@@ -571,9 +571,8 @@ pub(crate) async fn wait_delivered(
     wanted: &[ChatMessage],
     what: &str,
 ) -> Result<(), StageError> {
-    let within = h.scaled(DELIVERY);
-    let deadline = Instant::now() + within;
-    loop {
+    let expected = format!("{} messages on each client", wanted.len());
+    h.eventually(what, DELIVERY, expected, || async move {
         let short: Vec<String> = users
             .iter()
             .filter_map(|u| {
@@ -596,19 +595,12 @@ pub(crate) async fn wait_delivered(
             })
             .collect();
         if short.is_empty() {
-            return h
-                .liveness(format!("{what} (within {})", crate::harness::secs(within)))
-                .holds(true);
+            Ok(())
+        } else {
+            Err(short.join("; "))
         }
-        if Instant::now() >= deadline {
-            return Err(h
-                .liveness(format!("{what} (within {})", crate::harness::secs(within)))
-                .expected(format!("{} messages on each client", wanted.len()))
-                .actual(short.join("; "))
-                .fails());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await
 }
 
 /// The messages of a `history` answer.
@@ -784,42 +776,32 @@ impl User {
     /// event matching `pred`. Looks at every event of the connection, so
     /// one that came before an answer counts.
     pub(crate) async fn wait_seen(
-        &mut self,
+        &self,
         h: &mut Harness,
         what: impl Into<String>,
         expected: &str,
         within: Duration,
         pred: impl Fn(&Line) -> bool,
     ) -> Result<(), StageError> {
-        let what = what.into();
-        let within = h.scaled(within);
-        let deadline = Instant::now() + within;
-        loop {
-            if self.client.events().iter().any(&pred) {
-                return h
-                    .liveness(format!("{what} (within {})", crate::harness::secs(within)))
-                    .holds(true);
+        let client = &self.client;
+        let pred = &pred;
+        h.eventually(what, within, expected, move || async move {
+            let events = client.events();
+            if events.iter().any(pred) {
+                return Ok(());
             }
-            if Instant::now() >= deadline {
-                let last: Vec<String> = self
-                    .client
-                    .events()
-                    .iter()
-                    .rev()
-                    .take(5)
-                    .map(|e| e.line.clone())
-                    .collect();
-                return Err(h
-                    .liveness(format!("{what} (within {})", crate::harness::secs(within)))
-                    .expected(expected)
-                    .actual(if last.is_empty() {
-                        "no event".to_string()
-                    } else {
-                        format!("last events, newest first: {}", last.join(" | "))
-                    })
-                    .fails());
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            let last: Vec<String> = events
+                .iter()
+                .rev()
+                .take(5)
+                .map(|e| e.line.clone())
+                .collect();
+            Err(if last.is_empty() {
+                "no event".to_string()
+            } else {
+                format!("last events, newest first: {}", last.join(" | "))
+            })
+        })
+        .await
     }
 }

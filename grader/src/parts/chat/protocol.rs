@@ -109,16 +109,18 @@ pub(super) async fn stage(h: &mut Harness) -> Result<(), StageError> {
         .holds(matches!(&refused, Err(r) if r.code == "no_such_room"))?;
     bob.must(h, Command::Logout {}).await?;
     let view = &bob;
-    let closed = {
-        let deadline = std::time::Instant::now() + h.scaled(Duration::from_secs(3));
-        while !view.is_closed() && std::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        view.is_closed()
-    };
-    h.liveness("after logout the node closes the connection")
-        .expected("closed")
-        .actual(if closed { "closed" } else { "still open" })
-        .holds(closed)?;
+    h.eventually(
+        "after logout the node closes the connection",
+        Duration::from_secs(3),
+        "closed",
+        move || async move {
+            if view.is_closed() {
+                Ok(())
+            } else {
+                Err("still open".to_string())
+            }
+        },
+    )
+    .await?;
     check_streams(h, &[&alice, &bob], &ledger)
 }
