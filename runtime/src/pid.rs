@@ -10,9 +10,20 @@ use std::fmt;
 use std::sync::Arc;
 
 /// A node's full name, `name@host` (for example `gold@127.0.0.1`).
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+///
+/// Names are validated wherever they come from, the wire included: a peer
+/// cannot slip a newline into a log line or a name without a host into a
+/// node's tables.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(transparent)]
 pub struct NodeName(Arc<str>);
+
+impl<'de> Deserialize<'de> for NodeName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        NodeName::new(&s).map_err(serde::de::Error::custom)
+    }
+}
 
 /// Why a string is not a valid node name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -4,6 +4,22 @@
 //! While a connection is being set up, frames queue in its `Pending` state and
 //! go out first once it is up; if set-up fails, every monitor and link that was
 //! waiting on it fires with `NoConnection` — the same as losing a live one.
+//!
+//! Invariants of the set-up (see `handshake` for the frames):
+//! - Nothing a peer says before it has proven the cookie touches a live
+//!   connection: a Hello claiming a connected node's name costs that node
+//!   nothing, and one claiming an unconnected node's name cannot hold its
+//!   place (the real node's handshake runs beside it, and a local send dials
+//!   out rather than wait behind it).
+//! - Two nodes that dial each other at once end with one connection: the
+//!   larger name's dial wins, checked when a Hello arrives and again once it
+//!   is proven.
+//! - A live connection is replaced only by a proven one from a new incarnation
+//!   (another `creation`), or from the same incarnation when it says it has
+//!   lost the old one (Erlang's `alive` check); the old one's NodeDown goes
+//!   out before the new one's NodeUp.
+//! - On a lost connection, monitors' Down and links' exits are delivered
+//!   before NodeDown, as on the BEAM.
 
 pub mod cookie;
 pub(crate) mod handshake;
@@ -17,10 +33,11 @@ use crate::pid::{NodeName, Pid, Ref};
 use crate::process::ReplyBody;
 use crate::transport::tcp::TcpOutbox;
 use crate::transport::{FrameReader, FrameWriter, Listener, Transport};
-use handshake::{Decision, HsError, Me, Peer, Refusal};
+use handshake::{Decision, HsError, Me, Peer, Proven, Refusal};
 use parking_lot::Mutex;
 use rustc_hash::{FxHashMap, FxHashSet};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -30,6 +47,13 @@ use tracing::Instrument;
 /// the message's type name): a payload larger than `max_frame` minus this is
 /// not sent.
 const FRAME_HEADROOM: usize = 4096;
+
+/// Handshakes from peers that have not proven the cookie yet, at most; more
+/// are closed at once, so a flood of them cannot exhaust a node.
+const MAX_UNPROVEN: usize = 128;
+/// The same, from any one IP address, so that one host's flood leaves room
+/// for the others.
+const MAX_UNPROVEN_PER_IP: usize = 32;
 
 /// The largest payload a message may carry on `node`'s connections.
 fn payload_limit(node: &Node) -> usize {
@@ -54,6 +78,8 @@ type CloseRequest = oneshot::Sender<(NodeDownReason, oneshot::Sender<()>)>;
 pub(crate) struct Conn {
     id: u64,
     peer: NodeName,
+    /// The peer incarnation's creation: a proven Hello with another one is a restart.
+    creation: u32,
     hidden: bool,
     tx: ConnTx,
     pub(crate) book: Mutex<ConnBook>,
@@ -71,8 +97,14 @@ impl Conn {
     }
 }
 
-/// Where a connection's outgoing frames go.
-enum ConnTx {
+/// Where a connection's outgoing frames go, counted for the tick rule.
+struct ConnTx {
+    out: Out,
+    /// Frames queued so far, ticks included.
+    frames: AtomicU64,
+}
+
+enum Out {
     /// TCP: encoded straight into the connection's outbox (see [`TcpOutbox`]).
     Tcp(Arc<TcpOutbox>),
     /// Any other transport: whole frames through a channel to the writer task.
@@ -83,9 +115,10 @@ impl ConnTx {
     /// Queues `msg`; returns its encoded size. With `inline` (TCP), the caller
     /// then calls [`ConnTx::flush_inline`] once it holds no lock.
     fn send_msg(&self, msg: &DistMsg, inline: bool) -> usize {
-        match self {
-            ConnTx::Tcp(out) => out.push(|buf| encode_into(msg, buf), inline),
-            ConnTx::Queue(tx) => {
+        self.frames.fetch_add(1, Ordering::Relaxed);
+        match &self.out {
+            Out::Tcp(out) => out.push(|buf| encode_into(msg, buf), inline),
+            Out::Queue(tx) => {
                 let frame = encode(msg);
                 let n = frame.len();
                 let _ = tx.send(frame);
@@ -96,18 +129,19 @@ impl ConnTx {
 
     /// Queues an already encoded frame.
     fn send_frame(&self, frame: Vec<u8>) {
-        match self {
-            ConnTx::Tcp(out) => {
+        self.frames.fetch_add(1, Ordering::Relaxed);
+        match &self.out {
+            Out::Tcp(out) => {
                 out.push(|buf| buf.extend_from_slice(&frame), false);
             }
-            ConnTx::Queue(tx) => {
+            Out::Queue(tx) => {
                 let _ = tx.send(frame);
             }
         }
     }
 
     fn flush_inline(&self) {
-        if let ConnTx::Tcp(out) = self {
+        if let Out::Tcp(out) = &self.out {
             out.flush_inline();
         }
     }
@@ -131,6 +165,8 @@ struct Pending {
     attempts: u32,
     /// True when one of them is ours (we dialled).
     initiating: bool,
+    /// A proven handshake is bringing the connection up: no other may.
+    claimed: bool,
 }
 
 impl Pending {
@@ -142,7 +178,20 @@ impl Pending {
             waiters: vec![],
             attempts: 1,
             initiating,
+            claimed: false,
         }
+    }
+
+    /// Makes sure one of the attempts is our own dial; true if the caller
+    /// must start it. A connection is never left to wait on a handshake that
+    /// only the other side began, which may be anyone's.
+    fn dial_out(&mut self) -> bool {
+        if self.initiating || self.claimed {
+            return false;
+        }
+        self.initiating = true;
+        self.attempts += 1;
+        true
     }
 }
 
@@ -157,6 +206,12 @@ pub(crate) struct Dist {
     next_conn: AtomicU64,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     stopped: AtomicBool,
+    /// Incoming handshakes whose peer has not proven the cookie yet.
+    unproven: AtomicUsize,
+    /// The same, per IP address they come from.
+    unproven_by_ip: Mutex<FxHashMap<std::net::IpAddr, usize>>,
+    /// When the cap on them was last reported, so a flood logs one line.
+    cap_reported: Mutex<Option<std::time::Instant>>,
 }
 
 fn encode(msg: &DistMsg) -> Vec<u8> {
@@ -176,6 +231,9 @@ impl Dist {
             next_conn: AtomicU64::new(1),
             tasks: Mutex::new(Vec::new()),
             stopped: AtomicBool::new(false),
+            unproven: AtomicUsize::new(0),
+            unproven_by_ip: Mutex::new(FxHashMap::default()),
+            cap_reported: Mutex::new(None),
         }
     }
 
@@ -291,6 +349,10 @@ impl Dist {
                 let frame = encode(&msg);
                 let bytes = frame.len();
                 p.queue.push(frame);
+                if connect && p.dial_out() && !self.stopped.load(Ordering::Relaxed) {
+                    drop(peers);
+                    self.spawn_initiator(node, peer.clone());
+                }
                 bytes
             }
             None if !connect => {
@@ -338,7 +400,13 @@ impl Dist {
             let mut peers = self.peers.lock();
             match peers.get_mut(peer) {
                 Some(PeerState::Up(_)) => return true,
-                Some(PeerState::Pending(p)) => p.waiters.push(tx),
+                Some(PeerState::Pending(p)) => {
+                    p.waiters.push(tx);
+                    if p.dial_out() && !self.stopped.load(Ordering::Relaxed) {
+                        drop(peers);
+                        self.spawn_initiator(node, peer.clone());
+                    }
+                }
                 None => {
                     if self.stopped.load(Ordering::Relaxed) {
                         return false;
@@ -426,77 +494,135 @@ impl Dist {
         }
     }
 
-    /// The responder's rules when a Hello arrives (see `handshake`).
-    fn decide(&self, me: &NodeName, peer: &Peer) -> (Decision, Option<Arc<Conn>>) {
+    /// The responder's rules when a Hello arrives, before any proof: they
+    /// may refuse it, and may record it as an attempt (true) so that the
+    /// connection waits for it, but never touch a live connection.
+    fn claimed(&self, me: &NodeName, peer: &Peer) -> (Decision, bool) {
         let mut peers = self.peers.lock();
         if self.stopped.load(Ordering::Relaxed) {
             return (
                 Decision::Refuse(Refusal::Other("node is stopping".into())),
-                None,
+                false,
             );
         }
-        let stale = match peers.get_mut(&peer.name) {
-            Some(PeerState::Pending(p)) if p.initiating => {
-                return if me > &peer.name {
-                    (Decision::Refuse(Refusal::Simultaneous), None)
-                } else {
-                    p.attempts += 1;
-                    (Decision::Accept, None)
-                };
+        match peers.get_mut(&peer.name) {
+            Some(PeerState::Pending(p)) if p.initiating && me > &peer.name => {
+                (Decision::Refuse(Refusal::Simultaneous), false)
             }
-            Some(PeerState::Pending(_)) => {
-                return (
-                    Decision::Refuse(Refusal::Other(
-                        "a handshake with you is already in progress".into(),
-                    )),
-                    None,
+            Some(PeerState::Pending(p)) => {
+                p.attempts += 1;
+                (Decision::Accept, true)
+            }
+            Some(PeerState::Up(_)) => (Decision::Accept, false),
+            None => {
+                peers.insert(
+                    peer.name.clone(),
+                    PeerState::Pending(Pending::first_attempt(false)),
                 );
+                (Decision::Accept, true)
             }
-            // A new incarnation of a node we think is up: the old connection is
-            // dead (its node restarted faster than ticks noticed). Replace it.
-            Some(PeerState::Up(c)) => Some(c.clone()),
-            None => None,
-        };
-        peers.insert(
-            peer.name.clone(),
-            PeerState::Pending(Pending::first_attempt(false)),
-        );
-        (Decision::Accept, stale)
+        }
     }
 
-    /// A handshake succeeded: the connection is up.
-    fn conn_up(&self, node: &Node, peer: Peer, reader: FrameReader, writer: FrameWriter) {
+    /// The responder's rules once the peer has proven the cookie (`asked`:
+    /// and has said it still wants this connection). On `Accept` the
+    /// connection is claimed for this handshake; a live one it replaces is
+    /// put in `replaced`, for the caller to close first.
+    fn proven(
+        &self,
+        me: &NodeName,
+        peer: &Peer,
+        asked: bool,
+        replaced: &mut Option<Arc<Conn>>,
+    ) -> Proven {
+        let mut peers = self.peers.lock();
+        if self.stopped.load(Ordering::Relaxed) {
+            return Proven::Refuse(Refusal::Other("node is stopping".into()));
+        }
+        match peers.get_mut(&peer.name) {
+            Some(PeerState::Up(c)) if c.creation == peer.creation && !asked => Proven::AskAlive,
+            Some(PeerState::Up(c)) => {
+                // A new incarnation (its node restarted faster than ticks
+                // noticed), or the same one that lost the old connection.
+                *replaced = Some(c.clone());
+                let mut p = Pending::first_attempt(false);
+                p.claimed = true;
+                peers.insert(peer.name.clone(), PeerState::Pending(p));
+                Proven::Accept
+            }
+            Some(PeerState::Pending(p)) if p.claimed => Proven::Refuse(Refusal::Other(
+                "another connection from you is being brought up".into(),
+            )),
+            Some(PeerState::Pending(p)) if p.initiating && me > &peer.name => {
+                Proven::Refuse(Refusal::Simultaneous)
+            }
+            Some(PeerState::Pending(p)) => {
+                p.claimed = true;
+                Proven::Accept
+            }
+            None => {
+                let mut p = Pending::first_attempt(false);
+                p.claimed = true;
+                peers.insert(peer.name.clone(), PeerState::Pending(p));
+                Proven::Accept
+            }
+        }
+    }
+
+    /// Whether a connection that we dialled is still wanted: the answer to a
+    /// responder's `Alive` question.
+    fn still_wanted(&self, peer: &NodeName) -> bool {
+        // Claimed: our side is bringing up the peer's own dial instead.
+        matches!(self.peers.lock().get(peer), Some(PeerState::Pending(p)) if !p.claimed)
+    }
+
+    /// A handshake succeeded: the connection is up. `first` (the responder's
+    /// `Accepted`) goes out before anything else on it.
+    fn conn_up(
+        &self,
+        node: &Node,
+        peer: Peer,
+        reader: FrameReader,
+        writer: FrameWriter,
+        first: Option<Vec<u8>>,
+    ) {
         let (ctrl_tx, ctrl_rx) = oneshot::channel();
         let hidden = peer.hidden || node.is_hidden();
-        let sent = Arc::new(AtomicBool::new(true));
         let (wfail_tx, wfail_rx) = oneshot::channel();
         // Frames queued before the writer task first runs wait for it.
-        let (tx, writer_task) = match writer {
+        let (out, writer_task) = match writer {
             FrameWriter::Tcp(w) => {
-                let out = TcpOutbox::new(w, sent.clone());
+                let out = TcpOutbox::new(w);
                 let o = out.clone();
                 let task = tokio::spawn(async move {
                     if o.run().await.is_err() {
                         let _ = wfail_tx.send(());
                     }
                 });
-                (ConnTx::Tcp(out), task)
+                (Out::Tcp(out), task)
             }
             w => {
                 let (tx, rx) = mpsc::unbounded_channel();
-                let task = tokio::spawn(write_loop(w, rx, sent.clone(), wfail_tx));
-                (ConnTx::Queue(tx), task)
+                let task = tokio::spawn(write_loop(w, rx, wfail_tx));
+                (Out::Queue(tx), task)
             }
         };
         let conn = Arc::new(Conn {
             id: self.next_conn.fetch_add(1, Ordering::Relaxed),
             peer: peer.name.clone(),
+            creation: peer.creation,
             hidden,
-            tx,
+            tx: ConnTx {
+                out,
+                frames: AtomicU64::new(0),
+            },
             book: Mutex::new(ConnBook::default()),
             ctrl: Mutex::new(Some(ctrl_tx)),
         });
-        let waiters = {
+        if let Some(f) = first {
+            conn.tx.send_frame(f);
+        }
+        let (waiters, displaced) = {
             let mut peers = self.peers.lock();
             let prev = peers.insert(peer.name.clone(), PeerState::Up(conn.clone()));
             match prev {
@@ -505,11 +631,18 @@ impl Dist {
                     for f in p.queue {
                         conn.tx.send_frame(f);
                     }
-                    p.waiters
+                    (p.waiters, None)
                 }
-                _ => vec![],
+                Some(PeerState::Up(old)) => (vec![], Some(old)),
+                None => (vec![], None),
             }
         };
+        if let Some(old) = displaced {
+            // The set-up rules leave one connection per pair; should two
+            // still meet here, the newer one (which the peer also holds) stays.
+            tracing::warn!(parent: &node.inner.span, "two connections to {} came up at once; closing the older", peer.name);
+            let _ = old.close(NodeDownReason::ConnectionClosed);
+        }
         tracing::info!(parent: &node.inner.span, "connected to {} (creation {}){}", peer.name, peer.creation, if hidden { " (hidden)" } else { "" });
         // NodeUp goes out before the first frame from the peer is read: watchers
         // always see nodeup before any message over the new connection.
@@ -527,7 +660,7 @@ impl Dist {
         }
         let n = node.clone();
         tokio::spawn(
-            async move { run_conn(n, conn, reader, writer_task, sent, wfail_rx, ctrl_rx).await }
+            async move { run_conn(n, conn, reader, writer_task, wfail_rx, ctrl_rx).await }
                 .instrument(node.inner.span.clone()),
         );
     }
@@ -535,42 +668,144 @@ impl Dist {
 
 async fn accept_loop(node: Node, mut listener: Listener) {
     loop {
-        let Some((r, w)) = listener.accept().await else {
+        let Some((r, w, from)) = listener.accept().await else {
             return;
         };
+        let Some(slot) = Unproven::take(&node, from) else {
+            report_cap(&node);
+            continue;
+        };
         let n = node.clone();
-        tokio::spawn(async move { accept_one(n, r, w).await }.instrument(node.inner.span.clone()));
+        tokio::spawn(
+            async move { accept_one(n, r, w, from, slot).await }
+                .instrument(node.inner.span.clone()),
+        );
     }
 }
 
-async fn accept_one(node: Node, mut r: FrameReader, mut w: FrameWriter) {
+/// One incoming handshake counted against the caps until its peer has
+/// proven the cookie (or it ends).
+struct Unproven {
+    node: Node,
+    ip: Option<std::net::IpAddr>,
+}
+
+impl Unproven {
+    /// A slot, or `None` if a cap is reached.
+    fn take(node: &Node, from: Option<std::net::SocketAddr>) -> Option<Unproven> {
+        let dist = &node.inner.dist;
+        let ip = from.map(|a| a.ip());
+        let mut by_ip = dist.unproven_by_ip.lock();
+        if dist.unproven.load(Ordering::Acquire) >= MAX_UNPROVEN {
+            return None;
+        }
+        if let Some(ip) = ip {
+            let n = by_ip.entry(ip).or_insert(0);
+            if *n >= MAX_UNPROVEN_PER_IP {
+                return None;
+            }
+            *n += 1;
+        }
+        dist.unproven.fetch_add(1, Ordering::AcqRel);
+        Some(Unproven {
+            node: node.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for Unproven {
+    fn drop(&mut self) {
+        let dist = &self.node.inner.dist;
+        let mut by_ip = dist.unproven_by_ip.lock();
+        if let Some(ip) = self.ip {
+            if let Some(n) = by_ip.get_mut(&ip) {
+                *n -= 1;
+                if *n == 0 {
+                    by_ip.remove(&ip);
+                }
+            }
+        }
+        dist.unproven.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Logs, at most every 10 s, that incoming handshakes are being turned away.
+fn report_cap(node: &Node) {
+    let mut last = node.inner.dist.cap_reported.lock();
+    let now = std::time::Instant::now();
+    if last.is_none_or(|t| now.duration_since(t) >= std::time::Duration::from_secs(10)) {
+        *last = Some(now);
+        tracing::warn!(parent: &node.inner.span, "too many incoming connections have not proven the cookie yet ({MAX_UNPROVEN} in all or {MAX_UNPROVEN_PER_IP} from one address); closing new ones until they finish or time out (a flood from another host?)");
+    }
+}
+
+/// Where an incoming connection comes from, for the log.
+fn origin(from: Option<std::net::SocketAddr>, who: Option<&NodeName>) -> String {
+    let addr = from.map(|a| format!(" from {a}")).unwrap_or_default();
+    match who {
+        Some(n) => format!("connection{addr} claiming to be {n}"),
+        None => format!("connection{addr}"),
+    }
+}
+
+async fn accept_one(
+    node: Node,
+    mut r: FrameReader,
+    mut w: FrameWriter,
+    from: Option<std::net::SocketAddr>,
+    slot: Unproven,
+) {
     let inner = &node.inner;
+    let dist = &inner.dist;
     let me = me(inner);
-    let mut registered = None;
-    let mut stale = None;
-    let decide = |p: &Peer| {
-        let (d, s) = inner.dist.decide(&inner.name, p);
-        stale = s;
-        d
-    };
+    let mut who = None;
+    let mut registered = false;
+    let mut replaced = None;
     let res = tokio::time::timeout(
         inner.config.setup_time,
-        handshake::accept(&me, &mut r, &mut w, decide, &mut registered),
+        handshake::accept(
+            &me,
+            &mut r,
+            &mut w,
+            |p| {
+                let (d, reg) = dist.claimed(&inner.name, p);
+                registered = reg;
+                d
+            },
+            |p, asked| dist.proven(&inner.name, p, asked, &mut replaced),
+            &mut who,
+        ),
     )
     .await
     .unwrap_or(Err(HsError::Timeout(inner.config.setup_time)));
-    // Close the previous incarnation's connection before the new one is up,
-    // so watchers see its NodeDown first.
-    if let Some(done) = stale.and_then(|old| old.close(NodeDownReason::ConnectionClosed)) {
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), done).await;
-    }
-    let failure = match res {
-        Ok(peer) => return inner.dist.conn_up(&node, peer, r, w),
-        Err(e) => e,
-    };
-    log_failure(&node, registered.as_ref(), &failure, false);
-    if let Some(p) = registered {
-        inner.dist.attempt_failed(&node, &p);
+    drop(slot);
+    match res {
+        Ok(peer) => {
+            // Close the connection this one replaces before it is up, so
+            // watchers see the old one's NodeDown first.
+            if let Some(done) = replaced.and_then(|old| old.close(NodeDownReason::ConnectionClosed))
+            {
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(1), done).await;
+            }
+            dist.conn_up(&node, peer, r, w, Some(handshake::accepted_frame()));
+        }
+        Err(e) => {
+            let span = &inner.span;
+            let origin = origin(from, who.as_ref());
+            match &e {
+                HsError::Refused(Refusal::Simultaneous | Refusal::Duplicate) => {
+                    tracing::debug!(parent: span, "{origin}: {e}")
+                }
+                HsError::BadCookie => tracing::error!(parent: span, "{origin} refused: {e}"),
+                _ => tracing::warn!(parent: span, "{origin} failed: {e}"),
+            }
+            if registered {
+                if let Some(p) = &who {
+                    dist.attempt_failed(&node, p);
+                }
+            }
+        }
     }
 }
 
@@ -584,14 +819,17 @@ async fn initiate(node: Node, peer: NodeName) {
             .connect(&inner.name, &peer)
             .await
             .map_err(HsError::Io)?;
-        let p = handshake::initiate(&me, &peer, &mut r, &mut w).await?;
+        let p = handshake::initiate(&me, &peer, &mut r, &mut w, || {
+            inner.dist.still_wanted(&peer)
+        })
+        .await?;
         Ok::<_, HsError>((p, r, w))
     };
     let outcome = tokio::time::timeout(inner.config.setup_time, attempt)
         .await
         .unwrap_or(Err(HsError::Timeout(inner.config.setup_time)));
     match outcome {
-        Ok((p, r, w)) => inner.dist.conn_up(&node, p, r, w),
+        Ok((p, r, w)) => inner.dist.conn_up(&node, p, r, w, None),
         Err(HsError::Refused(Refusal::Simultaneous)) => {
             // The peer's own connection to us wins; give it the set-up time to arrive.
             let deadline = tokio::time::Instant::now() + inner.config.setup_time;
@@ -606,27 +844,23 @@ async fn initiate(node: Node, peer: NodeName) {
             }
             inner.dist.attempt_failed(&node, &peer);
         }
-        Err(e) => {
-            log_failure(&node, Some(&peer), &e, true);
+        Err(HsError::Refused(Refusal::Duplicate)) => {
+            // We are connected already, by the peer's own dial.
+            tracing::debug!(parent: &inner.span, "connection to {peer} not needed: already connected");
             inner.dist.attempt_failed(&node, &peer);
         }
-    }
-}
-
-fn log_failure(node: &Node, peer: Option<&NodeName>, e: &HsError, outgoing: bool) {
-    let who = peer
-        .map(|p| p.to_string())
-        .unwrap_or_else(|| "an unknown node".into());
-    let span = &node.inner.span;
-    match e {
-        HsError::BadCookie => {
-            tracing::error!(parent: span, "connection {} {who} refused: {e}", if outgoing { "to" } else { "from" })
-        }
-        HsError::Io(io) if outgoing => {
-            tracing::warn!(parent: span, "cannot connect to {who}: {io} (is it running? same port mapper?)")
-        }
-        _ => {
-            tracing::warn!(parent: span, "connection {} {who} failed: {e}", if outgoing { "to" } else { "from" })
+        Err(e) => {
+            let span = &inner.span;
+            match &e {
+                HsError::BadCookie => {
+                    tracing::error!(parent: span, "connection to {peer} refused: {e}")
+                }
+                HsError::Io(io) => {
+                    tracing::warn!(parent: span, "cannot connect to {peer}: {io} (is it running? same port mapper?)")
+                }
+                _ => tracing::warn!(parent: span, "connection to {peer} failed: {e}"),
+            }
+            inner.dist.attempt_failed(&node, &peer);
         }
     }
 }
@@ -634,7 +868,6 @@ fn log_failure(node: &Node, peer: Option<&NodeName>, e: &HsError, outgoing: bool
 async fn write_loop(
     mut w: FrameWriter,
     mut rx: mpsc::UnboundedReceiver<Vec<u8>>,
-    sent: Arc<AtomicBool>,
     failed: oneshot::Sender<()>,
 ) {
     while let Some(frame) = rx.recv().await {
@@ -651,7 +884,6 @@ async fn write_loop(
             let _ = failed.send(());
             return;
         }
-        sent.store(true, Ordering::Relaxed);
     }
 }
 
@@ -660,7 +892,6 @@ async fn run_conn(
     conn: Arc<Conn>,
     mut reader: FrameReader,
     writer_task: JoinHandle<()>,
-    sent: Arc<AtomicBool>,
     mut writer_failed: oneshot::Receiver<()>,
     mut ctrl: oneshot::Receiver<(NodeDownReason, oneshot::Sender<()>)>,
 ) {
@@ -672,6 +903,8 @@ async fn run_conn(
     let max_frame = inner.config.max_frame;
     let mut silent = 0u32;
     let mut heard = false;
+    // Frames queued as of the last check, counting the tick it sent if any.
+    let mut queued_at_check = conn.tx.frames.load(Ordering::Relaxed);
     let mut done = None;
     let reason = loop {
         tokio::select! {
@@ -713,8 +946,15 @@ async fn run_conn(
                 if silent >= intensity {
                     break NodeDownReason::TickTimeout;
                 }
-                if !sent.swap(false, Ordering::Relaxed) {
+                // net_kernel's rule: tick when nothing but our own last tick
+                // went out since the previous check, so an idle link carries
+                // one tick per interval (a tick does not silence the next).
+                let queued = conn.tx.frames.load(Ordering::Relaxed);
+                if queued == queued_at_check {
                     conn.tx.send_msg(&DistMsg::Tick, false);
+                    queued_at_check = queued + 1;
+                } else {
+                    queued_at_check = queued;
                 }
             }
         }
@@ -734,8 +974,9 @@ async fn run_conn(
         }
         r => tracing::info!(parent: &inner.span, "node {} down: {r}", conn.peer),
     }
-    node.notify_node_event(&conn.peer, conn.hidden, Some(reason));
+    // Monitors' Down and links' exits before NodeDown, as on the BEAM.
     node.connection_lost(book);
+    node.notify_node_event(&conn.peer, conn.hidden, Some(reason));
     if let Some(d) = done {
         let _ = d.send(());
     }

@@ -69,10 +69,13 @@ impl Transport {
 }
 
 impl Listener {
-    pub(crate) async fn accept(&mut self) -> Option<(FrameReader, FrameWriter)> {
+    /// The next connection, with the address it comes from where there is one.
+    pub(crate) async fn accept(
+        &mut self,
+    ) -> Option<(FrameReader, FrameWriter, Option<std::net::SocketAddr>)> {
         match self {
             Listener::Tcp(a) => a.accept().await,
-            Listener::Sim(rx) => rx.recv().await,
+            Listener::Sim(rx) => rx.recv().await.map(|(r, w)| (r, w, None)),
         }
     }
 }

@@ -8,7 +8,6 @@ use bytes::{Buf, BytesMut};
 use parking_lot::Mutex;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
@@ -112,15 +111,23 @@ fn split(stream: TcpStream, busy_wait: Duration) -> (FrameReader, FrameWriter) {
             busy_wait,
             spin_until: Instant::now(),
         }),
-        FrameWriter::Tcp(TcpWriter(BufWriter::with_capacity(64 * 1024, wr))),
+        // Only the handshake writes through this buffer (then the outbox takes
+        // the socket), so it stays small: a pending handshake costs little.
+        FrameWriter::Tcp(TcpWriter(BufWriter::with_capacity(1024, wr))),
     )
 }
 
 impl TcpAcceptor {
-    pub(crate) async fn accept(&mut self) -> Option<(FrameReader, FrameWriter)> {
+    /// The next connection, with the address it comes from.
+    pub(crate) async fn accept(
+        &mut self,
+    ) -> Option<(FrameReader, FrameWriter, Option<SocketAddr>)> {
         loop {
             match self.listener.accept().await {
-                Ok((s, _)) => return Some(split(s, self.busy_wait)),
+                Ok((s, from)) => {
+                    let (r, w) = split(s, self.busy_wait);
+                    return Some((r, w, Some(from)));
+                }
                 Err(e) => {
                     // Out of file descriptors and the like: back off, keep serving.
                     tracing::warn!("accept failed: {e}");
@@ -239,8 +246,6 @@ pub(crate) struct TcpOutbox {
     wr: OwnedWriteHalf,
     state: Mutex<OutState>,
     wake: tokio::sync::Notify,
-    /// Set on every write: the connection's tick only goes out on silence.
-    sent: Arc<AtomicBool>,
 }
 
 #[derive(Default)]
@@ -259,13 +264,12 @@ const KEEP_BUF: usize = 1 << 20;
 impl TcpOutbox {
     /// Takes over the socket from the handshake's writer (which flushed every
     /// frame it wrote, so nothing is left in its buffer).
-    pub(crate) fn new(w: TcpWriter, sent: Arc<AtomicBool>) -> Arc<TcpOutbox> {
+    pub(crate) fn new(w: TcpWriter) -> Arc<TcpOutbox> {
         debug_assert!(w.0.buffer().is_empty());
         Arc::new(TcpOutbox {
             wr: w.0.into_inner(),
             state: Mutex::new(OutState::default()),
             wake: tokio::sync::Notify::new(),
-            sent,
         })
     }
 
@@ -304,7 +308,6 @@ impl TcpOutbox {
             match self.wr.try_write(&st.buf) {
                 Ok(n) if n == st.buf.len() => {
                     st.buf.clear();
-                    self.sent.store(true, Ordering::Relaxed);
                     return;
                 }
                 Ok(n) => {
@@ -345,7 +348,6 @@ impl TcpOutbox {
                     std::mem::swap(&mut st.buf, &mut out);
                 }
                 self.write_all(&out).await?;
-                self.sent.store(true, Ordering::Relaxed);
                 out.clear();
                 if out.capacity() > KEEP_BUF {
                     out = Vec::new();

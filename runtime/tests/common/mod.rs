@@ -42,6 +42,14 @@ impl Probe {
             .expect("probe died")
     }
 
+    /// The next signal within `within`, if one comes.
+    pub async fn try_next(&mut self, within: Duration) -> Option<Signal> {
+        tokio::time::timeout(within, self.rx.recv())
+            .await
+            .ok()
+            .flatten()
+    }
+
     pub async fn nothing_for(&mut self, d: Duration) -> bool {
         tokio::time::timeout(d, self.rx.recv()).await.is_err()
     }
