@@ -19,18 +19,14 @@ pub async fn run(
     time_scale: f64,
 ) -> i32 {
     let out = Output::new(true);
-    let parts: Vec<Part> = match part_name {
-        None => crate::parts::all(),
-        Some(n) => match crate::parts::find(n) {
-            Some(p) => vec![p],
-            None => {
-                eprintln!(
-                    "dev-check: no part called {n:?}; known: {}",
-                    crate::parts::known_names()
-                );
-                return 2;
-            }
-        },
+    // Every name and number on the command line is checked before anything
+    // is built: a typo is a usage error, not a check that passed or failed.
+    let parts = match select(part_name, only_mutant, stages) {
+        Ok(parts) => parts,
+        Err(e) => {
+            eprintln!("dev-check: {e}");
+            return 2;
+        }
     };
     let seed = seed.unwrap_or_else(rand::random::<u64>);
     out.plain(format!("dev-check — seed {seed}"));
@@ -84,18 +80,6 @@ pub async fn run(
                 part.id,
                 list.len()
             ));
-        }
-        if let Some(name) = only_mutant {
-            if !list.iter().any(|m| m.name == name) {
-                problems.push(format!(
-                    "{} has no mutant called {name:?}; known: {}",
-                    part.id,
-                    list.iter()
-                        .map(|m| m.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
-            }
         }
         let chosen: Vec<&Mutant> = list
             .iter()
@@ -156,6 +140,90 @@ pub async fn run(
         ));
         1
     }
+}
+
+/// The parts a dev-check run covers, once its arguments are known to name
+/// things that exist: the part (all when `None`); the mutant, which must be
+/// one of that part's (of some part's, when no part is named: only the parts
+/// that have it are checked); and `--stage N`, which must be a stage of
+/// every part checked. An `Err` is the message for the user.
+pub fn select(
+    part_name: Option<&str>,
+    only_mutant: Option<&str>,
+    stages: Option<u32>,
+) -> Result<Vec<Part>, String> {
+    let mut parts: Vec<Part> = match part_name {
+        None => crate::parts::all(),
+        Some(n) => match crate::parts::find(n) {
+            Some(p) => vec![p],
+            None => {
+                return Err(format!(
+                    "no part called {n:?}; known: {}",
+                    crate::parts::known_names()
+                ))
+            }
+        },
+    };
+    if let Some(name) = only_mutant {
+        // A part whose mutants cannot be read has none to offer here; the
+        // reason is shown if no part has the mutant.
+        let names = |p: &Part| -> Result<Vec<String>, String> {
+            mutants::list(p)
+                .map(|l| l.into_iter().map(|m| m.name).collect())
+                .map_err(|e| e.to_string())
+        };
+        let known: Vec<(&'static str, Result<Vec<String>, String>)> =
+            parts.iter().map(|p| (p.id, names(p))).collect();
+        let has = |id: &str| {
+            known
+                .iter()
+                .any(|(k, l)| *k == id && l.as_ref().is_ok_and(|l| l.iter().any(|m| m == name)))
+        };
+        parts.retain(|p| has(p.id));
+        if parts.is_empty() {
+            let listed = |l: &Result<Vec<String>, String>| match l {
+                Ok(l) if l.is_empty() => "none".to_string(),
+                Ok(l) => l.join(", "),
+                Err(e) => format!("none readable ({e})"),
+            };
+            return Err(match &known[..] {
+                [(id, l)] => format!(
+                    "{id} has no mutant called {name:?}; its mutants: {}",
+                    listed(l)
+                ),
+                _ => format!(
+                    "no part has a mutant called {name:?}; the mutants are {}",
+                    known
+                        .iter()
+                        .map(|(id, l)| format!("{id}: {}", listed(l)))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+            });
+        }
+    }
+    if let Some(n) = stages {
+        let short: Vec<&Part> = parts
+            .iter()
+            .filter(|p| n as usize > p.stages.len() || n == 0)
+            .collect();
+        if !short.is_empty() {
+            let ranges = short
+                .iter()
+                .map(|p| format!("{} has stages 1 to {}", p.id, p.stages.len()))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let fewest = parts.iter().map(|p| p.stages.len()).min().unwrap_or(0);
+            return Err(if parts.len() == 1 {
+                format!("there is no stage {n}: {ranges}")
+            } else {
+                format!(
+                    "there is no stage {n} in every part: {ranges}; with these parts, --stage takes 1 to {fewest}"
+                )
+            });
+        }
+    }
+    Ok(parts)
 }
 
 fn statuses(r: &RunReport) -> String {

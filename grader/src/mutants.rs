@@ -183,8 +183,14 @@ pub fn build_all(part: &Part, ms: &[&Mutant], out: &Output) -> Vec<Result<PathBu
         match built {
             Ok(b) => binaries = b,
             Err(e) => {
+                // Said once: a batch error already reads "the mutants could
+                // not be built: …".
+                let why = match e {
+                    MutantError::Batch(why) => why,
+                    e => e.to_string(),
+                };
                 for r in results.iter_mut().filter(|r| r.is_ok()) {
-                    *r = Err(MutantError::Batch(e.to_string()));
+                    *r = Err(MutantError::Batch(why.clone()));
                 }
             }
         }

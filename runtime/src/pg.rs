@@ -32,8 +32,10 @@
 //!
 //! Differs from OTP:
 //!
-//! - a scope must be started with `pg:start_link(Scope)` in OTP, and reading
-//!   a scope that is not running raises. Here any call starts the scope on
+//! - a scope must be started with `pg:start_link(Scope)` in OTP. Until it
+//!   is, `get_members` and `get_local_members` return `[]`, while
+//!   `which_groups` raises (`badarg`: the scope's ETS table does not exist)
+//!   and `join`/`leave` exit (`noproc`). Here any call starts the scope on
 //!   this node if it is not running ([`start_scope`] does it explicitly); the
 //!   view of a scope just started fills in as peers answer;
 //! - OTP's `monitor` subscribes the calling process; these functions take a

@@ -864,3 +864,38 @@ async fn a_node_the_first_merge_could_not_reach_is_merged_when_it_connects() {
     })
     .await;
 }
+
+/// a, b, c meshed; a disconnects b. With OTP 25's prevention of overlapping
+/// partitions, c, connected to both, must not stay a bridge: every node ends
+/// alone. Without it (the kit's default), a–c and c–b stay up.
+#[tokio::test(start_paused = true)]
+async fn overlapping_partitions_are_prevented_only_when_asked() {
+    for prevent in [true, false] {
+        let net = SimNet::new(if prevent { 41 } else { 42 });
+        let mut v = vec![];
+        for n in ["a@sim", "b@sim", "c@sim"] {
+            let mut cfg = NodeConfig::new(NodeName::new(n).unwrap());
+            cfg.prevent_overlapping_partitions = prevent;
+            v.push(net.start_node_with(cfg).await.unwrap());
+        }
+        let (a, b, c) = (&v[0], &v[1], &v[2]);
+        assert!(a.connect(b.name()).await);
+        assert!(a.connect(c.name()).await);
+        eventually(5 * S, "a full mesh", || b.nodes().len() == 2).await;
+        for n in [a, b, c] {
+            global::sync(n).await;
+        }
+        assert!(a.disconnect(b.name()).await);
+        if prevent {
+            eventually(5 * S, "every node alone", || {
+                [a, b, c].iter().all(|n| n.nodes().is_empty())
+            })
+            .await;
+        } else {
+            tokio::time::sleep(2 * S).await;
+            assert_eq!(a.nodes(), vec![c.name().clone()]);
+            assert_eq!(b.nodes(), vec![c.name().clone()]);
+            assert_eq!(c.nodes().len(), 2);
+        }
+    }
+}

@@ -70,7 +70,23 @@ pub(crate) enum Note {
     SessionEnded(NodeName, Pid),
     /// A node learnt from a merge could not be connected to.
     Unreachable(NodeName),
+    /// `reporter` (incarnation `creation`) lost its connection to `lost`;
+    /// `op` orders its reports. Sent to every node it knows, and passed on
+    /// by each (see [`NameServer::lost_connection`]).
+    LostConnection {
+        reporter: NodeName,
+        creation: u32,
+        op: u64,
+        lost: NodeName,
+    },
+    /// "Disconnect from this node": the sender drops one side of an
+    /// overlapping partition.
+    RemoveConnection(NodeName),
 }
+
+/// How long a lost-connection report is remembered, so that its copies
+/// passed on by other nodes are recognised.
+const LOST_REPORT_KEPT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// What a monitor of the server watches.
 enum Mon {
@@ -92,6 +108,10 @@ pub(crate) struct NameServer {
     /// Joining sessions this node drives, one per peer.
     sessions: FxHashMap<NodeName, Pid>,
     waiters: Vec<(Caller<Rep>, Vec<NodeName>)>,
+    /// The last lost-connection report this node sent.
+    lost_op: u64,
+    /// Reports seen, by (reporter, lost): (creation, op, when).
+    lost_seen: FxHashMap<(NodeName, NodeName), (u32, u64, std::time::Instant)>,
 }
 
 impl NameServer {
@@ -103,6 +123,82 @@ impl NameServer {
             locks: FxHashMap::default(),
             sessions: FxHashMap::default(),
             waiters: vec![],
+            lost_op: 0,
+            lost_seen: FxHashMap::default(),
+        }
+    }
+
+    /// This node lost its connection to `peer`: with overlapping partitions
+    /// prevented, it tells every node it still knows.
+    fn report_lost(&mut self, peer: &NodeName, ctx: &Ctx) {
+        let node = ctx.node();
+        if !node.config().prevent_overlapping_partitions || node.is_stopped() {
+            return;
+        }
+        self.lost_op += 1;
+        let note = Note::LostConnection {
+            reporter: node.name().clone(),
+            creation: node.creation(),
+            op: self.lost_op,
+            lost: peer.clone(),
+        };
+        for n in node.nodes() {
+            let _ = node.send((super::NAME_SERVER, &n), &note);
+        }
+    }
+
+    /// OTP 25's rule against overlapping partitions: `reporter` lost `lost`,
+    /// so this node, if connected to both, must not stay a bridge between
+    /// them. It passes the report on (so that every node hears it, even one
+    /// that loses the reporter meanwhile), then asks `lost` to disconnect
+    /// from it — or the reporter, when this node is the one lost.
+    fn lost_connection(
+        &mut self,
+        reporter: NodeName,
+        creation: u32,
+        op: u64,
+        lost: NodeName,
+        ctx: &Ctx,
+    ) {
+        let node = ctx.node();
+        if !node.config().prevent_overlapping_partitions {
+            return;
+        }
+        let now = std::time::Instant::now();
+        self.lost_seen
+            .retain(|_, (_, _, at)| now.duration_since(*at) < LOST_REPORT_KEPT);
+        let key = (reporter.clone(), lost.clone());
+        if matches!(self.lost_seen.get(&key), Some((c, o, _)) if *c == creation && *o >= op) {
+            return;
+        }
+        self.lost_seen.insert(key, (creation, op, now));
+        let note = Note::LostConnection {
+            reporter: reporter.clone(),
+            creation,
+            op,
+            lost: lost.clone(),
+        };
+        let connected = node.nodes();
+        for n in connected.iter().filter(|n| **n != reporter) {
+            let _ = node.send((super::NAME_SERVER, n), &note);
+        }
+        let drop = if &lost == node.name() {
+            reporter.clone()
+        } else {
+            lost.clone()
+        };
+        if connected.contains(&drop) {
+            tracing::warn!(
+                parent: node.span(),
+                "global: asking {drop} to disconnect from {}, to prevent overlapping partitions ({reporter} lost its connection to {lost})",
+                node.name()
+            );
+            let _ = node.send(
+                (super::NAME_SERVER, &drop),
+                &Note::RemoveConnection(node.name().clone()),
+            );
+            self.shared.known.write().remove(&drop);
+            self.check_waiters(ctx);
         }
     }
 
@@ -326,6 +422,7 @@ impl GenServer for NameServer {
                 self.check_waiters(ctx);
             }
             Info::NodeDown(n, _) => {
+                self.report_lost(&n, ctx);
                 self.shared.known.write().remove(&n);
                 if let Some(pid) = self.sessions.remove(&n) {
                     ctx.node().exit(&pid, ExitReason::Kill);
@@ -343,6 +440,22 @@ impl GenServer for NameServer {
                     tracing::warn!("global: {} failed to connect to {n}", ctx.node().name());
                     self.shared.known.write().remove(&n);
                     self.check_waiters(ctx);
+                }
+            }
+            Info::Msg(Note::LostConnection {
+                reporter,
+                creation,
+                op,
+                lost,
+            }) => self.lost_connection(reporter, creation, op, lost, ctx),
+            Info::Msg(Note::RemoveConnection(n)) => {
+                let node = ctx.node().clone();
+                if node.nodes().contains(&n) {
+                    tracing::warn!(
+                        parent: node.span(),
+                        "global: disconnecting {n}, at its request, to prevent overlapping partitions"
+                    );
+                    tokio::spawn(async move { node.disconnect(&n).await });
                 }
             }
             Info::Exit(_) => {}
