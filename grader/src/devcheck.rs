@@ -202,27 +202,7 @@ pub fn select(
             });
         }
     }
-    if let Some(n) = stages {
-        let short: Vec<&Part> = parts
-            .iter()
-            .filter(|p| n as usize > p.stages.len() || n == 0)
-            .collect();
-        if !short.is_empty() {
-            let ranges = short
-                .iter()
-                .map(|p| format!("{} has stages 1 to {}", p.id, p.stages.len()))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let fewest = parts.iter().map(|p| p.stages.len()).min().unwrap_or(0);
-            return Err(if parts.len() == 1 {
-                format!("there is no stage {n}: {ranges}")
-            } else {
-                format!(
-                    "there is no stage {n} in every part: {ranges}; with these parts, --stage takes 1 to {fewest}"
-                )
-            });
-        }
-    }
+    crate::run::runner::check_stage(&parts, stages)?;
     Ok(parts)
 }
 

@@ -160,6 +160,9 @@ fn main() -> ExitCode {
                 let Some(part) = find_part(&a.part) else {
                     return 2;
                 };
+                if let Err(code) = check_stage(std::slice::from_ref(&part), a.common.stage) {
+                    return code;
+                }
                 let target = if a.solution {
                     Graded::Solution
                 } else {
@@ -188,6 +191,14 @@ fn check_scale(t: f64) -> Result<f64, i32> {
         eprintln!("grader: --time-scale must be a positive number, got {t}");
         Err(2)
     }
+}
+
+/// `--stage N` must be a stage of every part graded: said before building.
+fn check_stage(parts: &[Part], stage: Option<u32>) -> Result<(), i32> {
+    runner::check_stage(parts, stage).map_err(|e| {
+        eprintln!("grader: {e}");
+        2
+    })
 }
 
 fn find_part(name: &str) -> Option<Part> {
@@ -250,6 +261,9 @@ async fn grade_command(args: GradeArgs) -> i32 {
             None => return 2,
         }
     };
+    if let Err(code) = check_stage(&parts, args.common.stage) {
+        return code;
+    }
     let out = Output::new(args.format == Format::Human);
     let target = if args.solution {
         Graded::Solution

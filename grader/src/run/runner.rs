@@ -15,7 +15,8 @@ use std::time::{Duration, Instant, SystemTime};
 pub struct RunOptions {
     /// What is graded.
     pub target: Graded,
-    /// Run stages 1..=n (all when None).
+    /// Run stages 1..=n (all when None); the bonus stages run too when n
+    /// is the last stage or more.
     pub stages: Option<u32>,
     /// Seed of workloads and fault schedules.
     pub seed: u64,
@@ -25,6 +26,49 @@ pub struct RunOptions {
     pub run_dir: PathBuf,
     /// Keep traces and other raw files after the run.
     pub keep: bool,
+}
+
+/// Checks `--stage N` against every part a command covers, before anything
+/// is built: N must be one of each part's stages, numbered from 1 (a bonus
+/// stage has no number of its own: it runs after the last). An `Err` is the
+/// one-line message for the user, with the valid range, and the stage names
+/// when one part is covered.
+pub fn check_stage(parts: &[Part], stage: Option<u32>) -> Result<(), String> {
+    let Some(n) = stage else {
+        return Ok(());
+    };
+    let short: Vec<&Part> = parts
+        .iter()
+        .filter(|p| n == 0 || n as usize > p.stages.len())
+        .collect();
+    if short.is_empty() {
+        return Ok(());
+    }
+    let range = |p: &Part| format!("{} has stages 1 to {}", p.id, p.stages.len());
+    if let [part] = parts {
+        let names: Vec<String> = part
+            .stages
+            .iter()
+            .enumerate()
+            .map(|(i, s)| format!("{} {}", i + 1, s.name))
+            .collect();
+        let mut names = names.join(", ");
+        if !part.bonus.is_empty() {
+            let bonus: Vec<&str> = part.bonus.iter().map(|s| s.name).collect();
+            names += &format!(
+                "; bonus, after stage {}: {}",
+                part.stages.len(),
+                bonus.join(", ")
+            );
+        }
+        return Err(format!("there is no stage {n}: {} ({names})", range(part)));
+    }
+    let ranges: Vec<String> = short.iter().map(|p| range(p)).collect();
+    let fewest = parts.iter().map(|p| p.stages.len()).min().unwrap_or(0);
+    Err(format!(
+        "there is no stage {n} in every part: {}; with these parts, --stage takes 1 to {fewest}",
+        ranges.join(", ")
+    ))
 }
 
 /// A stage that runs longer than this (scaled) is stopped: every wait in a
@@ -42,6 +86,9 @@ pub async fn run(part: &Part, binary: &Path, opts: &RunOptions, out: &Output) ->
         opts.seed,
         opts.time_scale,
     );
+    // The command line refuses a stage past the last (`check_stage`); a
+    // larger number here is a mutant's that names a bonus stage, which runs
+    // them all, bonus stages included.
     let n = opts
         .stages
         .map_or(part.stages.len(), |n| (n as usize).min(part.stages.len()));

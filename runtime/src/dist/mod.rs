@@ -855,9 +855,17 @@ async fn initiate(node: Node, peer: NodeName) {
                 HsError::BadCookie => {
                     tracing::error!(parent: span, "connection to {peer} refused: {e}")
                 }
-                HsError::Io(io) => {
+                // The port mapper's own errors say what to check; a bare
+                // refusal or "not found" gets the usual two questions.
+                HsError::Io(io)
+                    if matches!(
+                        io.kind(),
+                        std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound
+                    ) =>
+                {
                     tracing::warn!(parent: span, "cannot connect to {peer}: {io} (is it running? same port mapper?)")
                 }
+                HsError::Io(io) => tracing::warn!(parent: span, "cannot connect to {peer}: {io}"),
                 _ => tracing::warn!(parent: span, "connection to {peer} failed: {e}"),
             }
             inner.dist.attempt_failed(&node, &peer);

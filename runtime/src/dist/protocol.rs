@@ -154,3 +154,37 @@ impl DistMsg {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::DistMsg;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2048))]
+        /// Whatever bytes a peer sends after the handshake, decoding a frame
+        /// returns an error or a message; it never panics.
+        #[test]
+        fn any_bytes_decode_or_fail_cleanly(bytes in proptest::collection::vec(any::<u8>(), 0..1024)) {
+            let _ = postcard::from_bytes::<DistMsg>(&bytes);
+        }
+
+        /// The same for a valid frame with bytes flipped: what a corrupted
+        /// stream looks like.
+        #[test]
+        fn corrupted_frames_decode_or_fail_cleanly(
+            flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8)
+        ) {
+            let mut bytes = postcard::to_allocvec(&DistMsg::Peers(vec![
+                crate::pid::NodeName::new("gold@127.0.0.1").unwrap(),
+                crate::pid::NodeName::new("silver@127.0.0.1").unwrap(),
+            ]))
+            .unwrap();
+            for (i, b) in flips {
+                let at = i.index(bytes.len());
+                bytes[at] ^= b;
+            }
+            let _ = postcard::from_bytes::<DistMsg>(&bytes);
+        }
+    }
+}

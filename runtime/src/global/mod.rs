@@ -44,6 +44,14 @@
 //!   a chosen set of nodes; a lock is released when its requester exits or its
 //!   requester's node goes down.
 //! - **Hidden nodes** take no part: they neither receive nor publish names.
+//! - **Overlapping partitions are kept** unless a node is started with
+//!   [`NodeConfig::prevent_overlapping_partitions`](crate::NodeConfig) (on by
+//!   default in OTP 25): then a node that loses another tells the nodes it
+//!   knows, and each one connected to both asks one of them to disconnect,
+//!   so that only fully connected partitions remain (OTP's
+//!   `lost_connection` / `remove_connection` exchange, with its log lines).
+//!   Without it, a node may see both sides of a cut link, and names merge
+//!   through it as connections allow.
 //!
 //! # No fencing
 //!
