@@ -17,6 +17,31 @@ pub fn init(node: &NodeName) {
             node: node.to_string(),
         })
         .try_init();
+    report_holes_in_one_line(node);
+}
+
+/// A `todo!()` reached in a starter is a hole to fill, not a crash to debug:
+/// it is reported in one line (where, and the hole's message) whatever
+/// `RUST_BACKTRACE` says, as the grader shows it. Other panics keep Rust's
+/// usual report, backtrace included.
+fn report_holes_in_one_line(node: &NodeName) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    let node = node.to_string();
+    ONCE.call_once(move || {
+        let usual = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            match crate::exit::panic_text(info.payload()) {
+                Some(msg) if msg.starts_with("not yet implemented") => {
+                    let at = info
+                        .location()
+                        .map(|l| format!(" ({}:{})", l.file(), l.line()))
+                        .unwrap_or_default();
+                    eprintln!("[{node}] a hole is not filled in yet{at}: {msg}");
+                }
+                _ => usual(info),
+            }
+        }));
+    });
 }
 
 struct Prefixed {
