@@ -43,7 +43,8 @@ fn a_hole_is_one_line_whatever_rust_backtrace_says() {
     assert!(
         lines[0].starts_with("[holey@127.0.0.1] a hole is not filled in yet (")
             && lines[0].contains("hole_report.rs:")
-            && lines[0].ends_with("not yet implemented: Problem 1: count the pings (see the lesson)"),
+            && lines[0]
+                .ends_with("not yet implemented: Problem 1: count the pings (see the lesson)"),
         "{err}"
     );
 }
@@ -51,6 +52,9 @@ fn a_hole_is_one_line_whatever_rust_backtrace_says() {
 #[test]
 fn another_panic_keeps_its_backtrace() {
     let err = child_stderr("bug");
-    assert!(err.contains("panicked at") && err.contains("a real bug"), "{err}");
+    assert!(
+        err.contains("panicked at") && err.contains("a real bug"),
+        "{err}"
+    );
     assert!(err.contains("stack backtrace"), "{err}");
 }
