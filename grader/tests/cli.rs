@@ -242,9 +242,10 @@ fn slug(heading: &str) -> String {
         .collect()
 }
 
-/// Grades the kit's own starter of part 1 on stage 1, so it is skipped
-/// once a student has filled Problem 1's hole: `cargo test` stays green
-/// for their work.
+/// Grades the kit's own starter of part 1 on stages 1 and 2, so it is
+/// skipped once a student has filled Problem 1's hole: `cargo test` stays
+/// green for their work. Stage 2 fails on Problem 1's hole too: it says so
+/// in one line, with Problem 1's lesson, and the hole's message is shown once.
 #[test]
 fn a_starter_fails_with_a_hint_a_lesson_and_a_replay_command() {
     let consumer = grader::builder::workspace_root().join("parts/01-ping-pong/src/consumer.rs");
@@ -258,7 +259,7 @@ fn a_starter_fails_with_a_hint_a_lesson_and_a_replay_command() {
     }
     let (mut cmd, _dir) = grader();
     let out = cmd
-        .args(["ping-pong", "--stage", "1", "--seed", "9"])
+        .args(["ping-pong", "--stage", "2", "--seed", "9"])
         .assert()
         .code(1)
         .get_output()
@@ -279,7 +280,19 @@ fn a_starter_fails_with_a_hint_a_lesson_and_a_replay_command() {
         out.contains("replay:  cargo grade ping-pong --seed 9 --stage 1"),
         "{out}"
     );
-    assert!(out.contains("score 0/20"), "{out}");
+    assert!(out.contains("score 0/40"), "{out}");
+    assert!(
+        out.contains(
+            "hint: this stage needs Problem 1 first, which is not done yet (see stage 1 above)"
+        ),
+        "{out}"
+    );
+    assert!(!out.contains("hint: Problem 2"), "{out}");
+    assert_eq!(
+        out.matches("For each one, add one to self.sent").count(),
+        1,
+        "the hole's whole message is shown once: {out}"
+    );
 }
 
 #[test]

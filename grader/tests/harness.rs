@@ -210,3 +210,38 @@ async fn checks_record_expected_and_actual_and_end_the_stage_when_they_fail() {
     assert_eq!(checks[3].actual.as_deref(), Some("none"));
     assert_eq!(checks[4].actual.as_deref(), Some("302 /b"));
 }
+
+/// A wait whose probe says its goal can no longer happen fails at once, with
+/// that reason, not at its deadline with a misleading timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wait_that_can_no_longer_succeed_fails_at_once_saying_why() {
+    use grader::harness::{StageError, Wait};
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(dir.path()).await;
+    let t0 = Instant::now();
+    let mut polls = 0;
+    let r: Result<(), StageError> = h
+        .eventually_unless(
+            "every map task is done",
+            Duration::from_secs(30),
+            "16/16",
+            || {
+                polls += 1;
+                let n = polls;
+                async move {
+                    Err(if n < 3 {
+                        Wait::NotYet(format!("poll {n}"))
+                    } else {
+                        Wait::Never("the job finished early".into())
+                    })
+                }
+            },
+        )
+        .await;
+    assert!(matches!(r, Err(StageError::Failed)));
+    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+    let checks = h.finish().checks;
+    assert_eq!(checks.len(), 1);
+    assert_eq!(checks[0].name, "every map task is done");
+    assert_eq!(checks[0].actual.as_deref(), Some("the job finished early"));
+}

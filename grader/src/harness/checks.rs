@@ -185,6 +185,27 @@ impl Harness {
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, String>>,
     {
+        self.eventually_unless(name, within, expected, move || {
+            let f = probe();
+            async move { f.await.map_err(Wait::NotYet) }
+        })
+        .await
+    }
+
+    /// Like [`Harness::eventually`], but `probe` may also say that what it
+    /// waits for can no longer happen ([`Wait::Never`]): the check fails at
+    /// once with that, instead of at the deadline with a misleading timeout.
+    pub async fn eventually_unless<T, F, Fut>(
+        &mut self,
+        name: impl Into<String>,
+        within: Duration,
+        expected: impl Into<String>,
+        mut probe: F,
+    ) -> Result<T, StageError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, Wait>>,
+    {
         let name = name.into();
         let within = self.scaled(within);
         let deadline = Instant::now() + within;
@@ -196,7 +217,10 @@ impl Harness {
                     self.check(CheckKind::Liveness, name, true, None, None)?;
                     return Ok(v);
                 }
-                Err(seen) => last = seen,
+                Err(Wait::NotYet(seen)) => last = seen,
+                Err(Wait::Never(why)) => {
+                    return Err(self.fail(CheckKind::Liveness, name, expected, why));
+                }
             }
             if Instant::now() >= deadline {
                 break;
@@ -206,4 +230,12 @@ impl Harness {
         let name = format!("{name} (within {})", secs(within));
         Err(self.fail(CheckKind::Liveness, name, expected, last))
     }
+}
+
+/// What an [`Harness::eventually_unless`] probe saw when it was not there.
+pub enum Wait {
+    /// Not yet: what it saw (reported if the deadline passes).
+    NotYet(String),
+    /// It cannot happen any more, and why: the check fails at once.
+    Never(String),
 }

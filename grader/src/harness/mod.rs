@@ -24,7 +24,7 @@ mod nodes;
 mod store;
 mod view;
 
-pub use checks::Check;
+pub use checks::{Check, Wait};
 pub use view::ClusterView;
 
 pub use store::STORE;
@@ -256,6 +256,16 @@ impl Harness {
             .iter()
             .map(|s| (s.clone(), trouble_in(&self.log_path(s), per_node)))
             .filter(|(_, l)| !l.is_empty())
+            .collect()
+    }
+
+    /// The problems whose holes the nodes' logs show reached (see
+    /// [`crate::run::holes`]).
+    pub fn holes_reached(&self) -> std::collections::BTreeSet<u32> {
+        self.lanes
+            .iter()
+            .filter_map(|s| std::fs::read_to_string(self.log_path(s)).ok())
+            .flat_map(|log| crate::run::holes::holes_in(&log))
             .collect()
     }
 }

@@ -9,6 +9,7 @@
 
 pub mod artefacts;
 pub mod grade;
+pub mod holes;
 pub mod output;
 pub mod runner;
 pub mod runs;

@@ -18,6 +18,8 @@ struct Inner {
     enabled: bool,
     /// Spinners only on an interactive terminal.
     spinners: bool,
+    /// Problems whose hole message has been shown in full in this run.
+    holes_shown: std::sync::Mutex<std::collections::BTreeSet<u32>>,
 }
 
 const DIM: Style = Style::new().dimmed();
@@ -34,6 +36,7 @@ impl Output {
             inner: Arc::new(Inner {
                 enabled,
                 spinners: enabled && std::io::stderr().is_terminal(),
+                holes_shown: Default::default(),
             }),
         }
     }
@@ -50,6 +53,22 @@ impl Output {
     /// A plain line.
     pub fn plain(&self, text: impl AsRef<str>) {
         self.emit(text.as_ref().to_string());
+    }
+
+    /// `text` with the message of a hole already shown in this run cut short.
+    fn once(&self, text: &str) -> String {
+        let mut shown = self
+            .inner
+            .holes_shown
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        crate::run::holes::abbreviate(text, &mut shown)
+    }
+
+    /// A line of a node's log, a hole's message shown once in the run.
+    pub fn node_line(&self, node: &str, text: &str) {
+        let text = self.once(text);
+        self.line(node, text);
     }
 
     /// A line from `origin` ("stage 3", "n2", "net", "build").
@@ -99,7 +118,7 @@ impl Output {
                 self.emit(format!("           expected: {e}"));
             }
             if let Some(a) = &check.actual {
-                for (i, l) in a.lines().enumerate() {
+                for (i, l) in self.once(a).lines().enumerate() {
                     let label = if i == 0 { "actual:  " } else { "         " };
                     self.emit(format!("           {label} {l}"));
                 }

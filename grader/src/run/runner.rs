@@ -2,7 +2,7 @@
 //! reports.
 
 use crate::harness::{Harness, StageError, StageSetup};
-use crate::part::{Graded, Part};
+use crate::part::{Graded, Part, StageDef};
 use crate::report::model::{RunReport, StageReport, StageStatus, Timeline, SCHEMA_VERSION};
 use crate::run::output::Output;
 use futures::FutureExt;
@@ -93,6 +93,8 @@ pub async fn run(part: &Part, binary: &Path, opts: &RunOptions, out: &Output) ->
         .stages
         .map_or(part.stages.len(), |n| (n as usize).min(part.stages.len()));
     let mut stages = vec![];
+    // Problems whose missing code made a stage fail, and the first such stage.
+    let mut explained = std::collections::BTreeMap::new();
     // The bonus stages come after the others, in a full run only.
     let bonus = if n == part.stages.len() {
         &part.bonus[..]
@@ -117,8 +119,8 @@ pub async fn run(part: &Part, binary: &Path, opts: &RunOptions, out: &Output) ->
             dir: opts.run_dir.join(format!("stage-{number}")),
         };
         let t0 = Instant::now();
-        let (result, record, trouble) = match Harness::new(setup, out.clone()).await {
-            Err(e) => (Err(e), None, vec![]),
+        let (result, record, trouble, holes) = match Harness::new(setup, out.clone()).await {
+            Err(e) => (Err(e), None, vec![], Default::default()),
             Ok(mut h) => {
                 let limit = h.scaled(STAGE_LIMIT);
                 let r =
@@ -135,12 +137,12 @@ pub async fn run(part: &Part, binary: &Path, opts: &RunOptions, out: &Output) ->
                         limit.as_secs()
                     ))),
                 };
-                let trouble = if r.is_err() {
-                    h.trouble_lines(2)
+                let (trouble, holes) = if r.is_err() {
+                    (h.trouble_lines(2), h.holes_reached())
                 } else {
-                    vec![]
+                    (vec![], Default::default())
                 };
-                (r, Some(h.finish()), trouble)
+                (r, Some(h.finish()), trouble, holes)
             }
         };
         let (status, error) = match result {
@@ -149,9 +151,12 @@ pub async fn run(part: &Part, binary: &Path, opts: &RunOptions, out: &Output) ->
             Err(StageError::Inconclusive(e)) => (StageStatus::Inconclusive, Some(e)),
             Err(StageError::Grader(e)) => (StageStatus::GraderError, Some(e)),
         };
-        for (node, lines) in &trouble {
-            for l in lines {
-                out.line(node, l);
+        let why = failure_cause(part, def, number, &holes, &mut explained);
+        if !why.explained_before {
+            for (node, lines) in &trouble {
+                for l in lines {
+                    out.node_line(node, l);
+                }
             }
         }
         let mut timeline = Timeline::default();
@@ -188,8 +193,8 @@ pub async fn run(part: &Part, binary: &Path, opts: &RunOptions, out: &Output) ->
             status,
             duration_ms: t0.elapsed().as_millis() as u64,
             checks,
-            hint: def.hint.to_string(),
-            lesson: format!("{}#{}", part.lesson, def.lesson_anchor),
+            hint: why.hint,
+            lesson: why.lesson,
             error,
             timeline,
             traffic,
@@ -226,6 +231,65 @@ pub async fn run(part: &Part, binary: &Path, opts: &RunOptions, out: &Output) ->
             )
         }),
         stages,
+    }
+}
+
+/// What a failed stage's report points to: its own problem's hint, or that
+/// of an earlier problem whose hole the stage reached.
+struct Cause {
+    hint: String,
+    lesson: String,
+    /// An earlier stage already failed on the same hole, and said so.
+    explained_before: bool,
+}
+
+/// The cause to report for stage `number` (`def`), given the holes its run
+/// reached; records in `explained` the hole that made it fail.
+fn failure_cause(
+    part: &Part,
+    def: &StageDef,
+    number: u32,
+    holes: &std::collections::BTreeSet<u32>,
+    explained: &mut std::collections::BTreeMap<u32, u32>,
+) -> Cause {
+    use crate::run::holes::problem_of;
+    let own = problem_of(def.lesson_anchor);
+    let lesson = |anchor: &str| format!("{}#{anchor}", part.lesson);
+    let Some(&first) = holes.iter().next() else {
+        return Cause {
+            hint: def.hint.to_string(),
+            lesson: lesson(def.lesson_anchor),
+            explained_before: false,
+        };
+    };
+    let before = explained.get(&first).copied();
+    explained.entry(first).or_insert(number);
+    if own.is_some_and(|o| first >= o) {
+        // Its own hole (or a later one): its own hint says what to do.
+        return Cause {
+            hint: def.hint.to_string(),
+            lesson: lesson(def.lesson_anchor),
+            explained_before: false,
+        };
+    }
+    let owner = part
+        .stages
+        .iter()
+        .find(|d| problem_of(d.lesson_anchor) == Some(first))
+        .unwrap_or(def);
+    let hint = match before {
+        Some(k) => format!(
+            "this stage needs Problem {first} first, which is not done yet (see stage {k} above)"
+        ),
+        None => format!(
+            "this stage needs Problem {first} first, which is not done yet (its todo!() was              reached). {}",
+            owner.hint
+        ),
+    };
+    Cause {
+        hint,
+        lesson: lesson(owner.lesson_anchor),
+        explained_before: before.is_some(),
     }
 }
 

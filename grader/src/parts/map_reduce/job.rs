@@ -1,11 +1,11 @@
 //! A job on a cluster: starting the coordinator and the workers, running a
 //! job, waiting on it and checking its output.
 
-use super::coordinator::{done_by, progress, running_on, short, Coord};
+use super::coordinator::{count_done, done_by, progress, running_on, short, Coord};
 use super::corpus::{write_corpus, Corpus};
 use super::reference::{compare_output, Counts};
 use super::COORD;
-use crate::harness::{Harness, StageError};
+use crate::harness::{Harness, StageError, Wait};
 use crate::report::model::CheckKind;
 use contracts::map_reduce::{CoordinatorCall, CoordinatorReply, JobInfo, JobStatus, TaskKind};
 use netsplit::Pid;
@@ -218,11 +218,33 @@ where
     T: Send + 'static,
 {
     let c = coord.clone();
-    h.eventually(what, within, waiting.to_string(), || {
+    h.eventually_unless(what, within, waiting.to_string(), || {
         let (c, pick) = (c.clone(), pick.clone());
         async move {
-            let s = c.status().await?;
-            pick(&s).ok_or_else(|| progress(&s))
+            let s = c.status().await.map_err(Wait::NotYet)?;
+            if let Some(t) = pick(&s) {
+                return Ok(t);
+            }
+            // A finished job never gets there: say so now, not at the deadline.
+            match &s.job {
+                Some(j) if j.result.is_some() => {
+                    let undone = j.map_tasks.len() - count_done(&j.map_tasks);
+                    let why = if undone > 0 {
+                        format!(
+                            "with {undone} map task(s) not done: its done-count is wrong (a \
+                             lost worker's map output not run again, or a result counted \
+                             twice), so the output misses words"
+                        )
+                    } else {
+                        "so what this waits for can no longer happen".to_string()
+                    };
+                    Err(Wait::Never(format!(
+                        "the job finished early, {why}: {}",
+                        progress(&s)
+                    )))
+                }
+                _ => Err(Wait::NotYet(progress(&s))),
+            }
         }
     })
     .await
