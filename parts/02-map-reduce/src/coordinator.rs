@@ -220,7 +220,9 @@ impl Coordinator {
              job.results. After the last reduce task, write the output (self.finish). Then give \
              out tasks (self.schedule). Problem 4 ('Problem 4, stragglers and idempotent \
              results'): the same task can be reported more than once; a task already done is not \
-             counted again.",
+             counted again. Log what you ignore, as the lesson's checks by hand expect: `ignoring a \
+             duplicate result for map 5 (attempt 2, from <pid>)`, and `ignoring map 4 from <pid>: \
+             not a worker we count on (yet)`.",
             show(id.task),
             id.job
         )
@@ -263,7 +265,9 @@ impl Coordinator {
              gone ({reason}). Forget it. In the running job, a task running on it goes back to \
              Idle, and so does every map task it finished, as long as some reduce task is not \
              done: that output died with it (job.maps_done goes down accordingly). Then give out \
-             tasks (self.schedule)."
+             tasks (self.schedule). Log what happened, as the lesson's checks by hand expect: a \
+             warning `lost worker <pid> (<reason>); N workers left`, and one `to run again: map 1 \
+             (done), map 4 (running), …` naming the tasks that go back."
         )
     }
 
@@ -276,7 +280,8 @@ impl Coordinator {
         // back to Idle, so that schedule gives it to another worker. Leave the
         // slow worker's `running` alone: it is still busy with its copy, and
         // whichever copy finishes first wins. Then give out tasks
-        // (self.schedule).
+        // (self.schedule). Log a warning the lesson's check by hand looks
+        // for: `too slow, giving to another worker: map 5 (attempt 1 on <pid>)`.
         // (Not a todo!(): this runs on every tick, and a panic here would
         // stop the coordinator while you work on the other problems.)
         static WARNED: std::sync::Once = std::sync::Once::new();
