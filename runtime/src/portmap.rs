@@ -871,6 +871,7 @@ async fn trouble(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Instant as StdInstant;
 
     fn loopback() -> SocketAddr {
@@ -1094,5 +1095,275 @@ mod tests {
             msg.contains("closed the connection without answering"),
             "{msg}"
         );
+    }
+
+    /// Two listeners on loopback ports P and P+1: where a host's primary and
+    /// standby port mappers would be.
+    fn adjacent() -> (std::net::TcpListener, std::net::TcpListener) {
+        loop {
+            let a = std::net::TcpListener::bind(loopback()).unwrap();
+            let p = a.local_addr().unwrap().port();
+            if p == u16::MAX {
+                continue;
+            }
+            if let Ok(b) = std::net::TcpListener::bind(("127.0.0.1", p + 1)) {
+                return (a, b);
+            }
+        }
+    }
+
+    /// A stand-in for a mapper on a listener of the test's own.
+    enum Fake {
+        /// Holds the listener and never accepts: connections complete (the
+        /// kernel queues them) and get no answer, as with a stopped process.
+        Silent,
+        /// Closes the listener: nothing listens on the port any more.
+        Gone,
+        /// Answers every request with this line (then holds the connection
+        /// until the client closes it).
+        Answer(&'static str),
+    }
+
+    /// Plays `fake` on `l`; returns how many requests it answered so far, and
+    /// what must live as long as the stand-in.
+    fn play(l: std::net::TcpListener, fake: Fake) -> (Arc<AtomicUsize>, Box<dyn Send>) {
+        let asked = Arc::new(AtomicUsize::new(0));
+        let keep: Box<dyn Send> = match fake {
+            Fake::Silent => Box::new(l),
+            Fake::Gone => Box::new(()),
+            Fake::Answer(line) => {
+                l.set_nonblocking(true).unwrap();
+                let l = TcpListener::from_std(l).unwrap();
+                let n = asked.clone();
+                let task = tokio::spawn(async move {
+                    while let Ok((s, _)) = l.accept().await {
+                        let n = n.clone();
+                        tokio::spawn(async move {
+                            let (rd, mut wr) = s.into_split();
+                            let mut rd = BufReader::new(rd);
+                            if let Ok(Some(_)) = read_line(&mut rd).await {
+                                n.fetch_add(1, Ordering::SeqCst);
+                                let _ = wr.write_all(format!("{line}\n").as_bytes()).await;
+                                let mut sink = [0u8; 64];
+                                while matches!(rd.read(&mut sink).await, Ok(k) if k > 0) {}
+                            }
+                        });
+                    }
+                });
+                Box::new(AbortOnDrop(task))
+            }
+        };
+        (asked, keep)
+    }
+
+    struct AbortOnDrop(JoinHandle<()>);
+
+    impl Drop for AbortOnDrop {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
+
+    /// Embedded mode (no `--portmap`) with the primary on `primary`'s port.
+    fn embedded(primary: &std::net::TcpListener) -> PortmapConfig {
+        PortmapConfig {
+            addr: None,
+            port: primary.local_addr().unwrap().port(),
+        }
+    }
+
+    /// Looks `gold@127.0.0.1` up with the primary playing `p` and the standby
+    /// `s`; returns the result, how long it took, and how many requests each
+    /// answered.
+    async fn look_up_with(p: Fake, s: Fake) -> (io::Result<u16>, Duration, [usize; 2], [u16; 2]) {
+        let (pl, sl) = adjacent();
+        let cfg = embedded(&pl);
+        let ports = [cfg.port, cfg.port + 1];
+        let (p_asked, _p) = play(pl, p);
+        let (s_asked, _s) = play(sl, s);
+        let peer = NodeName::new("gold@127.0.0.1").unwrap();
+        let me = NodeName::new("silver@127.0.0.1").unwrap();
+        let t0 = StdInstant::now();
+        let r = lookup(&cfg, &peer, &me).await;
+        let took = t0.elapsed();
+        let asked = [
+            p_asked.load(Ordering::SeqCst),
+            s_asked.load(Ordering::SeqCst),
+        ];
+        (r, took, asked, ports)
+    }
+
+    #[tokio::test]
+    async fn a_lookup_asks_the_standby_only_when_the_primary_does_not_know() {
+        // The primary knows: the standby is not asked.
+        let (r, _, asked, _) = look_up_with(Fake::Answer("PORT 7"), Fake::Answer("PORT 8")).await;
+        assert_eq!((r.unwrap(), asked), (7, [1, 0]));
+        // The primary does not (it may have just taken the port over and not
+        // heard from every node yet): the standby does.
+        let (r, took, asked, _) =
+            look_up_with(Fake::Answer("NOTFOUND"), Fake::Answer("PORT 8")).await;
+        assert_eq!((r.unwrap(), asked), (8, [1, 1]));
+        assert!(took < Duration::from_millis(500), "{took:?}");
+        // A mapper set with `addr` is the only one asked, whatever listens next to it.
+        let (pl, sl) = adjacent();
+        let cfg = PortmapConfig {
+            addr: Some(pl.local_addr().unwrap()),
+            ..PortmapConfig::default()
+        };
+        let (_, _p) = play(pl, Fake::Answer("NOTFOUND"));
+        let (next_asked, _s) = play(sl, Fake::Answer("PORT 8"));
+        let peer = NodeName::new("gold@127.0.0.1").unwrap();
+        let me = NodeName::new("silver@127.0.0.1").unwrap();
+        let e = lookup(&cfg, &peer, &me).await.unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound, "{e}");
+        assert_eq!(next_asked.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn a_silent_primary_is_passed_over_for_the_standby_after_one_try() {
+        let (r, took, asked, _) = look_up_with(Fake::Silent, Fake::Answer("PORT 8")).await;
+        assert_eq!((r.unwrap(), asked[1]), (8, 1));
+        assert!(
+            took >= Duration::from_millis(900) && took < Duration::from_millis(1800),
+            "{took:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_primary_is_passed_over_for_the_standby_at_once() {
+        let (r, took, asked, _) = look_up_with(Fake::Gone, Fake::Answer("PORT 8")).await;
+        assert_eq!((r.unwrap(), asked[1]), (8, 1));
+        assert!(took < Duration::from_millis(500), "{took:?}");
+    }
+
+    #[tokio::test]
+    async fn when_both_mappers_fail_a_lookup_says_what_each_did() {
+        let paused = "probably paused (Ctrl-Z / SIGSTOP)";
+        // Silent primary, no standby: two silent tries, as with one mapper.
+        let (r, took, _, [p, s]) = look_up_with(Fake::Silent, Fake::Gone).await;
+        let e = r.unwrap_err();
+        let msg = e.to_string();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut, "{msg}");
+        assert!(
+            msg.starts_with(&format!("the port mapper at 127.0.0.1:{p} accepted the connection")),
+            "{msg}"
+        );
+        assert!(msg.contains(paused), "{msg}");
+        assert!(
+            msg.ends_with(&format!("no standby port mapper listens at 127.0.0.1:{s}")),
+            "{msg}"
+        );
+        assert!(
+            took >= Duration::from_millis(1900) && took < Duration::from_secs(4),
+            "{took:?}"
+        );
+        // Both silent: one try each.
+        let (r, took, _, [p, s]) = look_up_with(Fake::Silent, Fake::Silent).await;
+        let e = r.unwrap_err();
+        let msg = e.to_string();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut, "{msg}");
+        assert!(msg.contains(&format!("127.0.0.1:{p}")) && msg.contains(paused), "{msg}");
+        assert!(
+            msg.contains(&format!(
+                "the standby port mapper at 127.0.0.1:{s} did not answer within 1s"
+            )),
+            "{msg}"
+        );
+        assert!(
+            took >= Duration::from_millis(1900) && took < Duration::from_secs(4),
+            "{took:?}"
+        );
+        // Not found at the primary, no standby: at once.
+        let (r, took, _, [p, s]) = look_up_with(Fake::Answer("NOTFOUND"), Fake::Gone).await;
+        let e = r.unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound, "{e}");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "no node named gold is registered with the port mapper at 127.0.0.1:{p}; \
+                 no standby port mapper listens at 127.0.0.1:{s}"
+            )
+        );
+        assert!(took < Duration::from_millis(500), "{took:?}");
+        // Not found at either.
+        let (r, _, _, [p, s]) =
+            look_up_with(Fake::Answer("NOTFOUND"), Fake::Answer("NOTFOUND")).await;
+        assert_eq!(
+            r.unwrap_err().to_string(),
+            format!(
+                "no node named gold is registered with the port mapper at 127.0.0.1:{p} \
+                 nor with its standby at 127.0.0.1:{s}"
+            )
+        );
+        // Nothing at the primary, not found at the standby.
+        let (r, _, _, [p, s]) = look_up_with(Fake::Gone, Fake::Answer("NOTFOUND")).await;
+        let e = r.unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound, "{e}");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "no node named gold is registered with the standby port mapper at \
+                 127.0.0.1:{s}; no port mapper listens at 127.0.0.1:{p}"
+            )
+        );
+        // Nothing at either: retried for a moment (a takeover may be under way).
+        let (r, took, _, [p, s]) = look_up_with(Fake::Gone, Fake::Gone).await;
+        let e = r.unwrap_err();
+        let msg = e.to_string();
+        assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused, "{msg}");
+        assert!(
+            msg.starts_with(&format!("no port mapper answers at 127.0.0.1:{p} (")),
+            "{msg}"
+        );
+        assert!(
+            msg.ends_with(&format!("no standby port mapper listens at 127.0.0.1:{s}")),
+            "{msg}"
+        );
+        assert!(
+            took >= Duration::from_millis(800) && took < Duration::from_secs(3),
+            "{took:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_start_with_a_silent_primary_registers_with_the_standby() {
+        let (pl, sl) = adjacent();
+        let cfg = embedded(&pl);
+        let (_, _p) = play(pl, Fake::Silent);
+        let (s_asked, _s) = play(sl, Fake::Answer("OK"));
+        let name = NodeName::new("gold@127.0.0.1").unwrap();
+        let t0 = StdInstant::now();
+        let r = timeout(
+            Duration::from_secs(10),
+            Registration::register(&cfg, Ipv4Addr::LOCALHOST.into(), &name, 1),
+        )
+        .await
+        .expect("the start ends");
+        let took = t0.elapsed();
+        assert!(r.is_ok(), "{:?}", r.err());
+        assert_eq!(s_asked.load(Ordering::SeqCst), 1);
+        // One silent try at the primary, no more.
+        assert!(
+            took >= Duration::from_millis(1900) && took < Duration::from_secs(3),
+            "{took:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_name_taken_at_either_mapper_is_in_use() {
+        for (p, s) in [(Fake::Answer("OK"), Fake::Answer("TAKEN")), (Fake::Answer("TAKEN"), Fake::Answer("OK"))] {
+            let (pl, sl) = adjacent();
+            let cfg = embedded(&pl);
+            let (_, _p) = play(pl, p);
+            let (_, _s) = play(sl, s);
+            let name = NodeName::new("gold@127.0.0.1").unwrap();
+            let r = timeout(
+                Duration::from_secs(5),
+                Registration::register(&cfg, Ipv4Addr::LOCALHOST.into(), &name, 1),
+            )
+            .await
+            .expect("the start ends");
+            assert!(matches!(r, Err(StartError::NameInUse(_))), "{:?}", r.err());
+        }
     }
 }

@@ -29,6 +29,53 @@ fn free_port(ip: IpAddr) -> u16 {
     l.local_addr().unwrap().port()
 }
 
+/// A port P such that nothing listens on P nor on P+1 right now, on `ip`: a
+/// host's primary and standby port mapper ports.
+fn free_pair(ip: IpAddr) -> u16 {
+    loop {
+        let l = std::net::TcpListener::bind((ip, 0)).unwrap();
+        let p = l.local_addr().unwrap().port();
+        if p < u16::MAX && std::net::TcpListener::bind((ip, p + 1)).is_ok() {
+            return p;
+        }
+    }
+}
+
+/// The names `NAMES` lists at `at`, sorted; `None` if nothing answers there.
+fn names(at: SocketAddr) -> Option<Vec<String>> {
+    let mut s = TcpStream::connect_timeout(&at, Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    s.write_all(b"NAMES\n").ok()?;
+    let mut text = String::new();
+    let _ = s.read_to_string(&mut text);
+    if !text.ends_with("END\n") {
+        return None;
+    }
+    let mut out: Vec<String> = text
+        .lines()
+        .filter(|l| *l != "END")
+        .filter_map(|l| l.split(' ').next().map(str::to_string))
+        .collect();
+    out.sort();
+    Some(out)
+}
+
+/// Waits until `NAMES` at `at` lists exactly `want` (sorted), at most `T`.
+fn names_become(at: SocketAddr, want: &[&str]) {
+    let until = Instant::now() + T;
+    loop {
+        let got = names(at);
+        if got.as_deref().is_some_and(|g| g == want) {
+            return;
+        }
+        assert!(
+            Instant::now() < until,
+            "the port mapper at {at} lists {got:?}, want {want:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// This machine's address on its network, if it has one besides loopback:
 /// the source it would use towards a documentation address (no packet is sent).
 fn lan_ip() -> Option<IpAddr> {
@@ -538,4 +585,94 @@ fn a_paused_mapper_node_is_named_as_the_cause() {
         other.ask("connect resumed@127.0.0.1", "connect "),
         "connect resumed@127.0.0.1 true"
     );
+}
+
+/// Finding: a node serving the map and stopped with SIGSTOP (which cannot be
+/// caught) blocked its whole host: lookups through it failed and no node
+/// could start there until it was resumed.
+#[test]
+fn a_node_stopped_while_serving_the_map_leaves_its_host_to_the_standby() {
+    let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let port = free_pair(lo);
+    let p = port.to_string();
+    let flags = ["--portmap-port", p.as_str()];
+    let (primary, _) = start("prim@127.0.0.1", &flags);
+    let (mut second, _) = start("second@127.0.0.1", &flags);
+    let (mut third, _) = start("third@127.0.0.1", &flags);
+    // The second node serves the standby port, and all three registered there.
+    let standby = SocketAddr::new(lo, port + 1);
+    names_become(standby, &["prim", "second", "third"]);
+    let paused = Paused::pause(primary);
+
+    // A running node reaches one it was never connected to, through the standby.
+    let t0 = Instant::now();
+    assert_eq!(
+        second.ask("connect third@127.0.0.1", "connect "),
+        "connect third@127.0.0.1 true"
+    );
+    let connect_took = t0.elapsed();
+    assert!(connect_took < Duration::from_secs(3), "{connect_took:?}");
+
+    // A node starting now starts within a few seconds, warns once naming the
+    // silent mapper, and reaches a running node.
+    let t0 = Instant::now();
+    let (mut fourth, _) = start("fourth@127.0.0.1", &flags);
+    let start_took = t0.elapsed();
+    assert!(start_took < Duration::from_secs(5), "{start_took:?}");
+    let silent = format!("the port mapper at 127.0.0.1:{port} accepted the connection");
+    let log = logged(&fourth, T, |l| l.contains(&silent));
+    assert_eq!(count(&log, &silent), 1, "{log}");
+    assert!(
+        log.lines().any(|l| l.contains(" WARN ")
+            && l.contains(&silent)
+            && l.contains(&format!("127.0.0.1:{} only", port + 1))),
+        "{log}"
+    );
+    let t0 = Instant::now();
+    assert_eq!(
+        fourth.ask("connect second@127.0.0.1", "connect "),
+        "connect second@127.0.0.1 true"
+    );
+    let second_connect_took = t0.elapsed();
+    eprintln!(
+        "with the primary stopped: connect {connect_took:?}, start {start_took:?}, \
+         connect from the new node {second_connect_took:?}"
+    );
+
+    // Resumed, the stopped node is found by name again.
+    let _primary = paused.resume();
+    third.ask_until(
+        "connect prim@127.0.0.1",
+        "connect ",
+        "connect prim@127.0.0.1 true",
+    );
+}
+
+#[test]
+fn when_the_standby_node_exits_another_node_takes_its_port_over() {
+    let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let port = free_pair(lo);
+    let p = port.to_string();
+    let flags = ["--portmap-port", p.as_str()];
+    let (primary, _) = start("sprim@127.0.0.1", &flags);
+    let (second, _) = start("ssecond@127.0.0.1", &flags);
+    let (_third, _) = start("sthird@127.0.0.1", &flags);
+    let standby = SocketAddr::new(lo, port + 1);
+    names_become(standby, &["sprim", "ssecond", "sthird"]);
+    drop(second); // SIGKILL: the standby it served dies with it
+    // The third node serves the standby now (the first still serves the
+    // primary: a process serves one port at most), and the first registered
+    // with it again.
+    names_become(standby, &["sprim", "sthird"]);
+    names_become(SocketAddr::new(lo, port), &["sprim", "sthird"]);
+    // It stands in: with the primary stopped, a new node starts and finds it.
+    let paused = Paused::pause(primary);
+    let t0 = Instant::now();
+    let (mut late, _) = start("slate@127.0.0.1", &flags);
+    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+    assert_eq!(
+        late.ask("connect sthird@127.0.0.1", "connect "),
+        "connect sthird@127.0.0.1 true"
+    );
+    drop(paused);
 }

@@ -1,4 +1,5 @@
-//! Stage "Partition": a worker cut off from the coordinator mid-job.
+//! Stage "Partition": a worker cut off from the coordinator mid-job, then one
+//! cut off from the other workers while the coordinator still counts on it.
 
 use super::coordinator::{count_done, short};
 use super::job::{
@@ -74,8 +75,39 @@ pub(super) async fn partition(h: &mut Harness) -> Result<(), StageError> {
         "after the partition, the job counts every word exactly",
     )?;
 
-    // A second job: the healed worker works again, and the count is exact again.
+    // A second job: the healed worker works again, and the count is exact
+    // again. Half-way through its map phase, a worker holding map output is
+    // cut off from the other workers, not from the coordinator, which still
+    // counts on it: its output cannot be fetched, and reducers must fail
+    // their task rather than leave that output out.
     let id2 = start_job(h, &job).await?;
+    let half = (m as usize).div_ceil(2);
+    let holder = wait_for(
+        h,
+        &job.coord,
+        "half of the second job's map tasks are done",
+        Duration::from_secs(10),
+        "half of the map tasks done, by a worker that holds their output",
+        move |s| {
+            let j = s.job.as_ref().filter(|j| j.id == id2)?;
+            if count_done(&j.map_tasks) < half {
+                return None;
+            }
+            s.workers
+                .iter()
+                .map(|w| w.pid.clone())
+                .find(|p| maps_held(j, p) > 0)
+        },
+    )
+    .await?;
+    let apart = short(holder.node()).to_string();
+    let others: Vec<&str> = WORKERS.iter().copied().filter(|w| *w != apart).collect();
+    h.mark(format!(
+        "{apart} holds map output: cut it off from the other workers, not from the coordinator"
+    ));
+    h.partition(&[&[apart.as_str()], &others]).await?;
+    tokio::time::sleep(h.scaled(Duration::from_millis(1500))).await;
+    h.heal();
     let info = wait_finished(
         h,
         &job,
@@ -88,7 +120,10 @@ pub(super) async fn partition(h: &mut Harness) -> Result<(), StageError> {
         h,
         &job.corpus.expected,
         &job.output,
-        "the second job counts every word exactly",
+        &format!(
+            "the second job counts every word exactly (no reducer left out the output {apart} \
+             held while it could not be fetched)"
+        ),
     )?;
     let n = info.completed_by.get(&h.full(&cut)).copied().unwrap_or(0);
     h.check(

@@ -1,6 +1,7 @@
-//! Stage "Stragglers": a paused worker's task done again elsewhere.
+//! Stage "Stragglers": a paused worker's task done again elsewhere, in the
+//! map phase and in the reduce phase.
 
-use super::coordinator::{count_done, done_by, short};
+use super::coordinator::{count_done, done_by, running_on, short};
 use super::job::{check_output, cluster, running, start_job, wait_finished, wait_for, Setup};
 use super::WORKERS;
 use crate::harness::{Harness, StageError};
@@ -13,7 +14,9 @@ pub(super) async fn stragglers(h: &mut Harness) -> Result<(), StageError> {
     let setup = Setup {
         workers: &WORKERS,
         m,
-        r: 4,
+        // Two rounds of reduce tasks at least on three workers, so that one
+        // can be caught running.
+        r: 6,
         task_timeout: Duration::from_millis(500),
         task_delay_ms: 100,
         files: 30,
@@ -96,6 +99,43 @@ pub(super) async fn stragglers(h: &mut Harness) -> Result<(), StageError> {
         },
     )
     .await?;
+
+    // The timeout covers reduce tasks too: in the reduce phase, pause a
+    // worker in the middle of one.
+    let cands = wait_for(
+        h,
+        &job.coord,
+        "a worker runs a reduce task",
+        Duration::from_secs(10),
+        "a worker running a reduce task (every task lasts at least --task-delay-ms)",
+        |s| {
+            let c = running(s, TaskKind::Reduce);
+            (!c.is_empty()).then_some(c)
+        },
+    )
+    .await?;
+    let (pid, task) = cands.choose(&mut h.rng).cloned().expect("not empty");
+    let slow = short(pid.node()).to_string();
+    h.pause(&slow).await?;
+    h.mark(format!("{slow} paused in the middle of reduce {task}"));
+    let p = pid.clone();
+    let by = wait_for(
+        h,
+        &job.coord,
+        &format!("reduce {task} of the paused {slow} is given to another worker"),
+        Duration::from_millis(2500),
+        &format!("reduce {task} running on, or done by, a worker other than {slow}"),
+        move |s| {
+            let j = s.job.as_ref()?;
+            let state = &j.reduce_tasks.get(task as usize)?.state;
+            let other = running_on(state).or(done_by(state))?;
+            (*other != p).then(|| short(other.node()).to_string())
+        },
+    )
+    .await?;
+    h.mark(format!("reduce {task} was given to {by}"));
+    h.resume(&slow).await?;
+    h.mark(format!("{slow} resumed"));
     wait_finished(h, &job, id, Duration::from_secs(15), "the job finishes").await?;
     check_output(
         h,
