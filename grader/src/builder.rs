@@ -46,11 +46,31 @@ pub enum BuildError {
     },
 }
 
-/// Builds `package` in release mode and returns the path of its binary.
-/// `manifest` builds a crate outside the workspace (a mutant) into
-/// `target_dir`. Compiler messages go to the terminal as cargo renders them.
+/// Builds `package` in release mode and returns the path of its binary
+/// (the one named as the package). `manifest` builds a crate outside the
+/// workspace (a mutant) into `target_dir`. Compiler messages go to the
+/// terminal as cargo renders them.
 pub fn build(
     package: &str,
+    manifest: Option<&Path>,
+    target_dir: Option<&Path>,
+    out: &Output,
+) -> Result<PathBuf, BuildError> {
+    build_bins(package, &[package], manifest, target_dir, out)
+}
+
+/// Like [`build`], building the binaries `bins` of `package` (the first is
+/// the one returned; the others land beside it).
+///
+/// Inside the kit's workspace the grader is selected too (`-p grader`),
+/// although only `bins` are built: cargo then resolves the dependencies'
+/// features as for the grader itself, so the part reuses every dependency
+/// that `cargo grade` compiled for the grader instead of compiling its own
+/// copy with another feature set (a first grade would otherwise build tokio,
+/// serde and the runtime twice).
+pub fn build_bins(
+    package: &str,
+    bins: &[&str],
     manifest: Option<&Path>,
     target_dir: Option<&Path>,
     out: &Output,
@@ -61,10 +81,14 @@ pub fn build(
             cmd.arg("--manifest-path").arg(m);
         }
         None => {
-            cmd.args(["-p", package]);
+            cmd.args(["-p", package, "-p", "grader"]);
+            for b in bins {
+                cmd.args(["--bin", b]);
+            }
         }
     }
     out.line("build", format!("cargo build --release -p {package}"));
+    let package = bins.first().copied().unwrap_or(package);
     let (mut binaries, success) = run_build(cmd)?;
     if !success {
         return Err(BuildError::Compile {

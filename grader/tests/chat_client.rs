@@ -93,8 +93,8 @@ fn binaries() -> (PathBuf, PathBuf) {
     let out = Output::new(false);
     let node =
         grader::builder::build("chat-solution", None, None, &out).expect("the solution builds");
-    let starter = grader::builder::build("chat", None, None, &out).expect("the starter builds");
-    let client = starter.with_file_name("chat-client");
+    let client = grader::builder::build_bins("chat", &["chat-client"], None, None, &out)
+        .expect("the starter's client builds");
     assert!(client.is_file(), "no {}", client.display());
     (node, client)
 }
