@@ -78,7 +78,7 @@ async fn a_one_way_silent_cut_is_noticed_within_the_tick_bound() {
     // a little below (a tick checked a few ms early).
     let (lo, hi) = (TICKTIME - TICKTIME / 4, TICKTIME + TICKTIME / 4);
     let slack_lo = Duration::from_millis(40);
-    let slack_hi = Duration::from_millis(300);
+    let slack_hi = Duration::from_millis(500);
     for (k, reason, el) in &report {
         assert_eq!(*reason, NodeDownReason::TickTimeout, "pair {k}: {report:?}");
         assert!(
