@@ -16,10 +16,30 @@
 //! Lookups name the requester so that a mapper may answer each node differently;
 //! the grader uses that to put a proxy it controls on every link.
 //!
-//! There is no separate daemon to install: the first node on a host to find the
-//! port free serves the map in-process. If that node exits, every other node
-//! notices its registration connection close, one of them takes the port over,
-//! and all re-register — so the map outlives any one node.
+//! There is no separate daemon to install: nodes serve the map in-process.
+//! With `--portmap HOST:PORT` ([`PortmapConfig::addr`], as in graded runs) a
+//! node registers with that one mapper, asks it about every node and never
+//! serves one; everything below about two ports and serving applies to the
+//! embedded mode, without it.
+//!
+//! # Two ports per host
+//!
+//! Each host has two mapper ports: the primary `P` (`--portmap-port`, 4380
+//! by default) and the standby `P+1` (none when `P` is 65535). A process
+//! serves one of them at most. A node that finds nothing listening on `P`
+//! serves `P`; one that finds `P` held by another process and nothing on
+//! `P+1` serves `P+1`: the second node of a host becomes its standby. When
+//! the node serving either port exits, the nodes notice their registration
+//! connection close, one that serves neither port takes it over, and all
+//! re-register — so the map outlives any one node. A node that serves one
+//! port never takes the other, so with only two nodes on a host a port whose
+//! node exited stays unserved until another node starts there (lookups use
+//! the other one meanwhile).
+//!
+//! Every node registers with each mapper of its host that is there, holding
+//! one connection per mapper; each registration is made again on its own
+//! after that mapper's takeover. So both tables hold the live nodes, and the
+//! host keeps answering lookups while the node serving one port is stopped.
 //!
 //! # What the server guarantees
 //!
@@ -41,16 +61,62 @@
 //!
 //! # What a node guarantees as a client
 //!
-//! - Every read from a mapper has a deadline: 1 second per lookup try (two
-//!   silent tries end the lookup), 2 seconds for the answer to `ALIVE`. A
-//!   mapper that accepts connections but never answers is what a paused node
-//!   (Ctrl-Z, SIGSTOP) serving the map looks like, and the errors say so.
-//! - A node that cannot register at start (the mapper is silent, refuses, or
-//!   closes without answering) logs a warning at the first failed try and
-//!   fails to start after three, within about 6 seconds, instead of hanging.
+//! - Every read from a mapper has a deadline: 1 second per lookup try, 2
+//!   seconds for the answer to `ALIVE`. A mapper that accepts connections but
+//!   never answers is what a paused node (Ctrl-Z, SIGSTOP) serving the map
+//!   looks like, and the errors say so.
+//! - **Lookups** ask the primary; if it is silent, unreachable, refuses or
+//!   answers `NOTFOUND`, they ask the standby, and succeed on the first
+//!   `PORT`. When the primary knows the name, that one exchange is all; a
+//!   silent primary costs 1 second before the standby is asked. Two silent
+//!   tries in all end a lookup, and so does a round in which a mapper
+//!   answered `NOTFOUND` and none knew the name; when neither mapper is
+//!   there, it retries for about a second (one may be being taken over).
+//!   When no mapper gives a port, the error says what each did: for
+//!   instance that the primary is probably paused and that no standby
+//!   listens.
+//! - **A start** succeeds once at least one mapper accepted the name and none
+//!   answered `TAKEN`: a name taken at either mapper is in use (except that a
+//!   `TAKEN` in the second after a try the mapper left unanswered may be that
+//!   very try, registered late, and is retried). A mapper that is silent,
+//!   refuses, or closes without answering does not fail the start when the
+//!   other accepted: after its first failed try (2 seconds when silent) the
+//!   node starts, logs one warning naming it, and keeps trying it every
+//!   second. When no mapper accepts, the node logs a warning at the first
+//!   failed try and fails to start after three at each, within about 6
+//!   seconds, instead of hanging.
 //! - A node whose name was given to another process after a takeover logs one
 //!   error saying so, keeps retrying every second, and logs again once it has
 //!   its name back.
+//!
+//! # A stopped node
+//!
+//! SIGSTOP (`kill -STOP`, a debugger) cannot be caught: a node stopped that
+//! way keeps the port it serves (the kernel still accepts connections there,
+//! nobody answers them, and no other process can bind it). With the other
+//! port served, no single stopped node blocks its host: lookups reach the
+//! other mapper (1 second later when the primary is the stopped one), and
+//! nodes start (2 seconds later) and register there. What cannot be helped:
+//!
+//! - With the nodes serving both ports stopped, lookups fail in about 2
+//!   seconds and starts in about 6, naming both paused mappers, until one of
+//!   those nodes is resumed or killed.
+//! - A stopped node serving one port while the other has no node means that
+//!   no other node of that host runs (one would have taken the free port):
+//!   lookups from other hosts fail the same way, and the next node to start
+//!   there serves the free port.
+//! - The stopped node's own registrations stay (their connections are still
+//!   open): it is still found by name, a connection to it fails only when the
+//!   handshake times out, and its name cannot be taken.
+//! - Nodes keep retrying a stopped mapper (each try leaves a connection in
+//!   its queue, as lookups do); once the queue is full its connections are not
+//!   even accepted, which the messages say, with the same outcome.
+//! - Other hosts reach the standby on `P+1`: a firewall letting only `P`
+//!   through leaves them with the primary alone.
+//!
+//! Ctrl-Z (SIGTSTP) can be caught: a node suspended that way first closes the
+//! mapper it serves, whichever port that is, and a node that serves neither
+//! port takes it over as after an exit (see `hand_over_on_suspend`).
 
 use crate::node::{PortmapConfig, StartError};
 use crate::pid::NodeName;
@@ -58,12 +124,13 @@ use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::{timeout, timeout_at, Instant};
 
@@ -416,17 +483,23 @@ async fn serve_one(
     }
 }
 
-/// The mapper address for `host` under `cfg`.
-async fn mapper_addr(cfg: &PortmapConfig, host: &str) -> io::Result<SocketAddr> {
+/// The standby port next to a host's primary mapper `port`, if there is one.
+fn standby_port(port: u16) -> Option<u16> {
+    port.checked_add(1)
+}
+
+/// The mappers to ask about a node of `host` under `cfg`, in the order to ask
+/// them: the one set with `addr`, or the host's primary then its standby.
+async fn mapper_addrs(cfg: &PortmapConfig, host: &str) -> io::Result<Vec<SocketAddr>> {
     if let Some(a) = cfg.addr {
-        return Ok(a);
+        return Ok(vec![a]);
     }
     let host = if host == "localhost" {
         "127.0.0.1"
     } else {
         host
     };
-    tokio::net::lookup_host((host, cfg.port))
+    let primary = tokio::net::lookup_host((host, cfg.port))
         .await?
         .next()
         .ok_or_else(|| {
@@ -434,7 +507,9 @@ async fn mapper_addr(cfg: &PortmapConfig, host: &str) -> io::Result<SocketAddr> 
                 io::ErrorKind::NotFound,
                 format!("cannot resolve host {host}"),
             )
-        })
+        })?;
+    let standby = standby_port(cfg.port).map(|p| SocketAddr::new(primary.ip(), p));
+    Ok(std::iter::once(primary).chain(standby).collect())
 }
 
 /// The mapper at `addr` took the connection but did not answer within `t`.
@@ -461,63 +536,180 @@ fn unaccepted(addr: SocketAddr, t: Duration) -> io::Error {
     )
 }
 
-/// Asks `peer`'s port mapper for its port. Retries for a moment when no mapper
-/// answers, since one may be taking over from a node that just exited; gives up
-/// sooner on a mapper that accepts connections but stays silent.
+/// Why one lookup try at one mapper found no port.
+enum Miss {
+    /// It answered `NOTFOUND`.
+    NotFound,
+    /// No answer in time; `accepted` tells whether the connection was.
+    Silent { accepted: bool, err: io::Error },
+    /// It answered something that is not an answer to `LOOKUP` (`ERR …` included).
+    Bad(io::Error),
+    /// Nothing listens there, or it closed the connection without answering.
+    Unreachable(io::Error),
+}
+
+/// Asks `peer`'s port mapper for its port: the mapper set with `--portmap`,
+/// or the primary of `peer`'s host and, when that one does not answer with a
+/// port, its standby. Retries for a moment when no mapper answers, since one
+/// may be taking over from a node that just exited; gives up sooner on
+/// mappers that accept connections but stay silent.
 pub(crate) async fn lookup(cfg: &PortmapConfig, peer: &NodeName, me: &NodeName) -> io::Result<u16> {
-    let addr = mapper_addr(cfg, peer.host()).await?;
-    let mut last: Option<io::Error> = None;
-    let mut silent_tries = 0;
+    let mappers = mapper_addrs(cfg, peer.host()).await?;
+    lookup_at(&mappers, peer.short(), me).await
+}
+
+/// Asks `mappers` for `short`, the first of them first: succeeds on the first
+/// `PORT`. Two silent tries in all end the lookup (a mapper silent once is
+/// asked again only if no other mapper has been silent), and so does a round
+/// in which one mapper answered `NOTFOUND` and none knew the name.
+async fn lookup_at(mappers: &[SocketAddr], short: &str, me: &NodeName) -> io::Result<u16> {
+    let n = mappers.len();
+    let mut silent_tries = vec![0u32; n];
+    let mut misses: Vec<Option<Miss>> = (0..n).map(|_| None).collect();
+    let given_up = |silent_tries: &[u32], i: usize| {
+        let all: u32 = silent_tries.iter().sum();
+        silent_tries[i] >= SILENT_LOOKUPS || (silent_tries[i] > 0 && all >= SILENT_LOOKUPS)
+    };
     for attempt in 0..10 {
         if attempt > 0 {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        match lookup_once(addr, peer.short(), me).await {
-            Ok(Some(p)) => return Ok(p),
-            Ok(None) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::NotFound,
-                    format!(
-                        "no node named {} is registered with the port mapper at {addr}",
-                        peer.short()
-                    ),
-                ))
-            }
-            Err(e) if e.kind() == io::ErrorKind::TimedOut => {
-                silent_tries += 1;
-                if silent_tries >= SILENT_LOOKUPS {
-                    return Err(e);
+        // In order, except that a mapper that was silent once comes last.
+        let mut order: Vec<usize> = (0..n).filter(|&i| !given_up(&silent_tries, i)).collect();
+        order.sort_by_key(|&i| silent_tries[i]);
+        let mut not_found = false;
+        for i in order {
+            match lookup_once(mappers[i], short, me).await {
+                Ok(port) => return Ok(port),
+                Err(miss) => {
+                    if matches!(miss, Miss::Silent { .. }) {
+                        silent_tries[i] += 1;
+                    }
+                    not_found |= matches!(miss, Miss::NotFound);
+                    misses[i] = Some(miss);
                 }
-                last = Some(e);
             }
-            Err(e) => last = Some(e),
+        }
+        if not_found {
+            break;
+        }
+        // Every mapper is given up as silent or is not there, one at least
+        // silent: the lookup has had its silent tries.
+        let unreachable = |i: usize| matches!(misses[i], Some(Miss::Unreachable(_)));
+        if (0..n).all(|i| given_up(&silent_tries, i) || unreachable(i))
+            && (0..n).any(|i| given_up(&silent_tries, i))
+        {
+            break;
         }
     }
-    Err(match last {
-        // It answered, or was there and silent: say what it did.
-        Some(e)
-            if matches!(
-                e.kind(),
-                io::ErrorKind::InvalidData | io::ErrorKind::TimedOut
-            ) =>
-        {
-            e
-        }
-        last => io::Error::new(
-            io::ErrorKind::ConnectionRefused,
-            format!(
-                "no port mapper answers at {addr} ({})",
-                last.map(|e| e.to_string()).unwrap_or_default()
-            ),
-        ),
-    })
+    Err(lookup_failed(mappers, short, misses))
 }
 
-async fn lookup_once(addr: SocketAddr, short: &str, me: &NodeName) -> io::Result<Option<u16>> {
+/// The error of a lookup of `short` that found no port: what each mapper did.
+fn lookup_failed(mappers: &[SocketAddr], short: &str, mut misses: Vec<Option<Miss>>) -> io::Error {
+    let primary = mappers[0];
+    let p = misses[0].take();
+    let not_registered = |at: &str| format!("no node named {short} is registered with {at}");
+    let no_answer = |e: Option<io::Error>| {
+        io::Error::new(
+            io::ErrorKind::ConnectionRefused,
+            format!(
+                "no port mapper answers at {primary} ({})",
+                e.map(|e| e.to_string()).unwrap_or_default()
+            ),
+        )
+    };
+    let Some(&standby) = mappers.get(1) else {
+        return match p {
+            Some(Miss::NotFound) => io::Error::new(
+                io::ErrorKind::NotFound,
+                not_registered(&format!("the port mapper at {primary}")),
+            ),
+            Some(Miss::Silent { err, .. } | Miss::Bad(err)) => err,
+            Some(Miss::Unreachable(e)) => no_answer(Some(e)),
+            None => no_answer(None),
+        };
+    };
+    let s = misses[1].take();
+    let refused = |e: &io::Error| e.kind() == io::ErrorKind::ConnectionRefused;
+    // What the standby did, said after what the primary did.
+    let standby_said = |s: Option<Miss>| match s {
+        Some(Miss::Silent { accepted: true, .. }) => format!(
+            "the standby port mapper at {standby} did not answer within {LOOKUP_TIMEOUT:?}: \
+             the node serving it is probably paused"
+        ),
+        Some(Miss::Silent {
+            accepted: false, ..
+        }) => format!(
+            "the standby port mapper at {standby} did not accept the connection within \
+             {LOOKUP_TIMEOUT:?}"
+        ),
+        Some(Miss::Bad(e)) => e.to_string(),
+        Some(Miss::Unreachable(e)) if refused(&e) => {
+            format!("no standby port mapper listens at {standby}")
+        }
+        Some(Miss::Unreachable(e)) => {
+            format!("the standby port mapper at {standby} cannot be reached ({e})")
+        }
+        Some(Miss::NotFound) => {
+            format!("its standby at {standby} has no node named {short} either")
+        }
+        None => format!("the standby port mapper at {standby} was not asked"),
+    };
+    let timed_out = |m: &Option<Miss>| matches!(m, Some(Miss::Silent { .. }));
+    let bad = |m: &Option<Miss>| matches!(m, Some(Miss::Bad(_)));
+    let kind = if timed_out(&p) || timed_out(&s) {
+        io::ErrorKind::TimedOut
+    } else if bad(&p) || bad(&s) {
+        io::ErrorKind::InvalidData
+    } else {
+        io::ErrorKind::ConnectionRefused
+    };
+    let msg = match (p, s) {
+        (Some(Miss::NotFound), Some(Miss::NotFound)) => {
+            let at = format!("the port mapper at {primary} nor with its standby at {standby}");
+            return io::Error::new(io::ErrorKind::NotFound, not_registered(&at));
+        }
+        (Some(Miss::NotFound), s) => {
+            let at = format!("the port mapper at {primary}");
+            let msg = format!("{}; {}", not_registered(&at), standby_said(s));
+            return io::Error::new(io::ErrorKind::NotFound, msg);
+        }
+        (p, Some(Miss::NotFound)) => {
+            let primary_said = match p {
+                Some(Miss::Silent { err, .. } | Miss::Bad(err)) => err.to_string(),
+                Some(Miss::Unreachable(e)) if refused(&e) => {
+                    format!("no port mapper listens at {primary}")
+                }
+                Some(Miss::Unreachable(e)) => no_answer(Some(e)).to_string(),
+                Some(Miss::NotFound) | None => no_answer(None).to_string(),
+            };
+            let at = format!("the standby port mapper at {standby}");
+            let msg = format!("{}; {primary_said}", not_registered(&at));
+            return io::Error::new(io::ErrorKind::NotFound, msg);
+        }
+        (Some(Miss::Silent { err, .. } | Miss::Bad(err)), s) => {
+            format!("{err}; {}", standby_said(s))
+        }
+        (Some(Miss::Unreachable(e)), s) => format!("{}; {}", no_answer(Some(e)), standby_said(s)),
+        (None, s) => format!("{}; {}", no_answer(None), standby_said(s)),
+    };
+    io::Error::new(kind, msg)
+}
+
+async fn lookup_once(addr: SocketAddr, short: &str, me: &NodeName) -> Result<u16, Miss> {
     let deadline = Instant::now() + LOOKUP_TIMEOUT;
-    let stream = timeout_at(deadline, TcpStream::connect(addr))
-        .await
-        .map_err(|_| unaccepted(addr, LOOKUP_TIMEOUT))??;
+    let stream = match timeout_at(deadline, TcpStream::connect(addr)).await {
+        Err(_) => {
+            let err = unaccepted(addr, LOOKUP_TIMEOUT);
+            return Err(Miss::Silent {
+                accepted: false,
+                err,
+            });
+        }
+        Ok(Err(e)) => return Err(Miss::Unreachable(e)),
+        Ok(Ok(s)) => s,
+    };
     let (rd, mut wr) = stream.into_split();
     let mut rd = BufReader::new(rd);
     let exchange = async {
@@ -525,65 +717,123 @@ async fn lookup_once(addr: SocketAddr, short: &str, me: &NodeName) -> io::Result
             .await?;
         read_line(&mut rd).await
     };
-    let line = timeout_at(deadline, exchange)
-        .await
-        .map_err(|_| silent(addr, LOOKUP_TIMEOUT))??;
-    let Some(line) = line else {
-        return Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            format!("the port mapper at {addr} closed the connection without answering"),
-        ));
+    let line = match timeout_at(deadline, exchange).await {
+        Err(_) => {
+            let err = silent(addr, LOOKUP_TIMEOUT);
+            return Err(Miss::Silent {
+                accepted: true,
+                err,
+            });
+        }
+        Ok(Err(e)) if e.kind() == io::ErrorKind::InvalidData => return Err(Miss::Bad(e)),
+        Ok(Err(e)) => return Err(Miss::Unreachable(e)),
+        Ok(Ok(None)) => {
+            return Err(Miss::Unreachable(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("the port mapper at {addr} closed the connection without answering"),
+            )))
+        }
+        Ok(Ok(Some(line))) => line,
     };
     let bad = || {
-        io::Error::new(
+        Miss::Bad(io::Error::new(
             io::ErrorKind::InvalidData,
             format!("bad reply {line:?} from the port mapper at {addr}"),
-        )
+        ))
     };
     match line.split_whitespace().collect::<Vec<_>>().as_slice() {
-        ["PORT", p] => p.parse().map(Some).map_err(|_| bad()),
-        ["NOTFOUND"] => Ok(None),
-        ["ERR", ..] => Err(io::Error::new(
+        ["PORT", p] => p.parse().map_err(|_| bad()),
+        ["NOTFOUND"] => Err(Miss::NotFound),
+        ["ERR", ..] => Err(Miss::Bad(io::Error::new(
             io::ErrorKind::InvalidData,
             format!(
                 "the port mapper at {addr} refused the lookup: {}",
                 line.trim_start_matches("ERR").trim()
             ),
-        )),
+        ))),
         _ => Err(bad()),
     }
 }
 
-/// A node's registration, kept alive (and re-made after a mapper takeover) by a task.
+/// A node's registrations, one per mapper, each kept alive (and re-made after
+/// a takeover) by a task of its own.
 pub(crate) struct Registration {
-    task: Mutex<Option<JoinHandle<()>>>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Tells the tasks that the start is over (they may still wait on it).
+    _started: watch::Sender<bool>,
 }
 
 impl Registration {
+    /// Registers `name` (listening on `port`) with the mapper set in `cfg`,
+    /// or with both mappers of this host: succeeds once one accepted the name
+    /// and no other answered `TAKEN`, the others left to keep trying.
     pub(crate) async fn register(
         cfg: &PortmapConfig,
         listen_ip: IpAddr,
         name: &NodeName,
         port: u16,
     ) -> Result<Registration, StartError> {
-        let (first_tx, first_rx) = oneshot::channel();
-        let cfg = cfg.clone();
-        let name = name.clone();
-        let task = tokio::spawn(maintain(cfg, listen_ip, name.clone(), port, first_tx));
-        match first_rx.await {
-            Ok(Ok(())) => Ok(Registration {
-                task: Mutex::new(Some(task)),
-            }),
-            Ok(Err(e)) => {
-                task.abort();
+        let reg_ip = if listen_ip.is_unspecified() {
+            IpAddr::V4(Ipv4Addr::LOCALHOST)
+        } else {
+            listen_ip
+        };
+        let (mappers, binds) = match cfg.addr {
+            Some(a) => (vec![a], vec![]),
+            None => {
+                let ports: Vec<u16> = std::iter::once(cfg.port)
+                    .chain(standby_port(cfg.port))
+                    .collect();
+                let at = |ip| ports.iter().map(|&p| SocketAddr::new(ip, p)).collect();
+                (at(reg_ip), at(listen_ip))
+            }
+        };
+        let host = Arc::new(Host {
+            name: name.clone(),
+            port,
+            up: mappers.iter().map(|_| AtomicBool::new(false)).collect(),
+            mappers,
+            binds,
+            served: Arc::default(),
+            serving: tokio::sync::Mutex::new(()),
+        });
+        SERVED.lock().push(Arc::downgrade(&host.served));
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let (started_tx, started) = watch::channel(false);
+        let tasks: Vec<JoinHandle<()>> = (0..host.mappers.len())
+            .map(|i| {
+                tokio::spawn(maintain(Slot {
+                    host: host.clone(),
+                    i,
+                    report: Reporter {
+                        events: events_tx.clone(),
+                        started: started.clone(),
+                    },
+                    troubles: 0,
+                    warned: false,
+                }))
+            })
+            .collect();
+        drop(events_tx);
+        match start(&host, events).await {
+            Ok(()) => {
+                let _ = started_tx.send(true);
+                Ok(Registration {
+                    tasks: Mutex::new(tasks),
+                    _started: started_tx,
+                })
+            }
+            Err(e) => {
+                for t in tasks {
+                    t.abort();
+                }
                 Err(e)
             }
-            Err(_) => Err(StartError::Io("port mapper registration task ended".into())),
         }
     }
 
     pub(crate) fn close(&self) {
-        if let Some(t) = self.task.lock().take() {
+        for t in self.tasks.lock().drain(..) {
             t.abort();
         }
     }
@@ -593,6 +843,181 @@ impl Drop for Registration {
     fn drop(&mut self) {
         self.close();
     }
+}
+
+/// What the tasks of one node's registration share.
+struct Host {
+    name: NodeName,
+    /// The node's own port, the one it registers.
+    port: u16,
+    /// Where it registers: the mapper set with `--portmap`, or this host's
+    /// primary then its standby.
+    mappers: Vec<SocketAddr>,
+    /// Where this process would serve each of `mappers` (none with `--portmap`).
+    binds: Vec<SocketAddr>,
+    /// The map this process serves, if any: one of `binds` at most. It lives
+    /// here so that it dies with the node (and is handed over when the node is
+    /// suspended: see [`hand_over_on_suspend`]).
+    served: Arc<Mutex<Option<PortMapper>>>,
+    /// Held while deciding whether to serve, so that the tasks cannot make the
+    /// process serve two ports.
+    serving: tokio::sync::Mutex<()>,
+    /// Whether each of `mappers` holds this node's registration right now.
+    up: Vec<AtomicBool>,
+}
+
+impl Host {
+    /// Whether these are the host's own mappers (no `--portmap`).
+    fn embedded(&self) -> bool {
+        !self.binds.is_empty()
+    }
+
+    /// Which of `binds` this process serves, if any.
+    fn serves(&self) -> Option<usize> {
+        let port = self.served.lock().as_ref()?.addr().port();
+        self.binds.iter().position(|b| b.port() == port)
+    }
+
+    /// Makes this process serve a mapper port of its host if it serves none
+    /// yet: the primary if it is free, else the standby if that is. Returns
+    /// which one the process serves now, if any.
+    async fn serve(&self) -> Option<usize> {
+        if !self.embedded() {
+            return None;
+        }
+        let _one_at_a_time = self.serving.lock().await;
+        if let Some(i) = self.serves() {
+            return Some(i);
+        }
+        if SUSPENDING.load(std::sync::atomic::Ordering::Acquire) {
+            return None;
+        }
+        for (i, bind) in self.binds.iter().enumerate() {
+            if let Ok(m) = PortMapper::bind(*bind).await {
+                tracing::debug!("serving the port mapper on {bind}");
+                *self.served.lock() = Some(m);
+                hand_over_on_suspend();
+                return Some(i);
+            }
+        }
+        None
+    }
+}
+
+/// What a mapper's task tells the start about that mapper.
+enum Event {
+    /// It accepted the name.
+    Up,
+    /// It answered `TAKEN`: the name is in use.
+    Taken,
+    /// A try went unanswered or was refused; the task tries again.
+    Trouble(String),
+    /// Tries failed for as long as a start allows.
+    Failed(String),
+    /// Nothing listens there, and this process serves the other port.
+    Absent,
+}
+
+/// How a mapper's task reports to the start, and learns that it is over.
+struct Reporter {
+    events: mpsc::UnboundedSender<(usize, Event)>,
+    started: watch::Receiver<bool>,
+}
+
+impl Reporter {
+    fn starting(&self) -> bool {
+        !*self.started.borrow()
+    }
+
+    fn send(&self, i: usize, event: Event) {
+        let _ = self.events.send((i, event));
+    }
+
+    /// Waits until the node has started. If its start fails instead, the
+    /// task is aborted meanwhile.
+    async fn started(&mut self) {
+        if self.started.wait_for(|s| *s).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// How the start stands at one mapper.
+enum Progress {
+    /// No word yet.
+    Pending,
+    Up,
+    Trouble(String),
+    Failed(String),
+    Absent,
+}
+
+/// Decides the start from what the mappers' tasks report: it fails at the
+/// first `TAKEN`; it succeeds once one mapper accepted the name and each
+/// other has accepted it too, has had a failed try, or is not there; it
+/// fails once every mapper has failed or is not there.
+async fn start(
+    host: &Host,
+    mut events: mpsc::UnboundedReceiver<(usize, Event)>,
+) -> Result<(), StartError> {
+    let n = host.mappers.len();
+    let mut progress: Vec<Progress> = (0..n).map(|_| Progress::Pending).collect();
+    let mut warned = vec![false; n];
+    while let Some((i, event)) = events.recv().await {
+        progress[i] = match event {
+            Event::Taken => return Err(StartError::NameInUse(host.name.clone())),
+            Event::Up => Progress::Up,
+            Event::Trouble(msg) => Progress::Trouble(msg),
+            Event::Failed(msg) => Progress::Failed(msg),
+            Event::Absent => Progress::Absent,
+        };
+        if progress.iter().any(|p| matches!(p, Progress::Pending)) {
+            continue;
+        }
+        if let Some(up) = progress.iter().position(|p| matches!(p, Progress::Up)) {
+            for (j, p) in progress.iter().enumerate() {
+                if let Progress::Trouble(msg) | Progress::Failed(msg) = p {
+                    if !warned[j] {
+                        tracing::warn!(
+                            "{msg}; this node registered with the port mapper at {} only, \
+                             and keeps trying at {} (every {RETRY_QUIETLY:?})",
+                            host.mappers[up],
+                            host.mappers[j]
+                        );
+                    }
+                }
+            }
+            return Ok(());
+        }
+        if progress
+            .iter()
+            .all(|p| matches!(p, Progress::Failed(_) | Progress::Absent))
+        {
+            let failed: Vec<&str> = progress
+                .iter()
+                .filter_map(|p| match p {
+                    Progress::Failed(msg) => Some(msg.as_str()),
+                    _ => None,
+                })
+                .collect();
+            let msg = if failed.is_empty() {
+                let at: Vec<String> = host.mappers.iter().map(|a| a.to_string()).collect();
+                format!("no port mapper listens at {}", at.join(" nor at "))
+            } else {
+                failed.join("; and ")
+            };
+            return Err(StartError::Io(msg));
+        }
+        for (j, p) in progress.iter().enumerate() {
+            if let Progress::Trouble(msg) = p {
+                if !warned[j] {
+                    tracing::warn!("{msg}; trying again");
+                    warned[j] = true;
+                }
+            }
+        }
+    }
+    Err(StartError::Io("port mapper registration task ended".into()))
 }
 
 /// What one registration try got.
@@ -636,85 +1061,143 @@ async fn register_once(addr: SocketAddr, short: &str, port: u16) -> Reply {
     }
 }
 
-async fn maintain(
-    cfg: PortmapConfig,
-    listen_ip: IpAddr,
-    name: NodeName,
-    port: u16,
-    first: oneshot::Sender<Result<(), StartError>>,
-) {
-    let mut first = Some(first);
-    // When we serve the map, it lives in this task so it dies with the node
-    // (and is handed over when the node is suspended: see `hand_over_on_suspend`).
-    let served: Arc<Mutex<Option<PortMapper>>> = Arc::default();
-    SERVED.lock().push(Arc::downgrade(&served));
-    let reg_addr = match cfg.addr {
-        Some(a) => a,
-        None => {
-            let ip = if listen_ip.is_unspecified() {
-                IpAddr::V4(Ipv4Addr::LOCALHOST)
+/// One mapper's registration task.
+struct Slot {
+    host: Arc<Host>,
+    /// Which of `host.mappers` it registers with.
+    i: usize,
+    report: Reporter,
+    /// Tries at start that the mapper left unanswered or refused.
+    troubles: u32,
+    /// A warning about the current trouble has been logged (or left to the start).
+    warned: bool,
+}
+
+impl Slot {
+    /// Another mapper of this host that holds this node's registration now.
+    fn other_up(&self) -> Option<SocketAddr> {
+        let host = &self.host;
+        (0..host.mappers.len())
+            .find(|&j| j != self.i && host.up[j].load(std::sync::atomic::Ordering::Acquire))
+            .map(|j| host.mappers[j])
+    }
+
+    /// A registration try failed with `msg` (the mapper is silent or
+    /// refuses). While starting, reports it, and after [`START_TRIES`]
+    /// reports a failure and waits for the start to go on without this
+    /// mapper; once running, warns once per episode. Then waits before the
+    /// next try.
+    async fn trouble(&mut self, msg: String) {
+        if self.report.starting() {
+            self.troubles += 1;
+            // The start says it, once.
+            self.warned = true;
+            if self.troubles >= START_TRIES {
+                self.report.send(self.i, Event::Failed(msg));
+                self.report.started().await;
+                tokio::time::sleep(RETRY_QUIETLY).await;
             } else {
-                listen_ip
-            };
-            SocketAddr::new(ip, cfg.port)
+                self.report.send(self.i, Event::Trouble(msg));
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            return;
         }
-    };
-    let short = name.short();
+        if !self.warned {
+            match self.other_up() {
+                Some(other) => tracing::warn!(
+                    "{msg}; until it answers, other nodes find this node through the port \
+                     mapper at {other} only (retrying every {RETRY_QUIETLY:?})"
+                ),
+                None => tracing::warn!(
+                    "{msg}; until it answers, this node is not registered and other nodes \
+                     cannot reach it by name (retrying every {RETRY_QUIETLY:?})"
+                ),
+            }
+            self.warned = true;
+        }
+        tokio::time::sleep(RETRY_QUIETLY).await;
+    }
+}
+
+async fn maintain(mut slot: Slot) {
+    let host = slot.host.clone();
+    let reg_addr = host.mappers[slot.i];
+    let short = host.name.short();
     // Tries in a row that found nothing listening.
     let mut failures = 0u32;
-    // Tries at start that a mapper left unanswered or refused.
-    let mut troubles = 0u32;
-    // A warning about the current trouble has been logged.
-    let mut warned = false;
+    // The start was told that nothing listens here.
+    let mut absent_said = false;
     // Since when a running node's name has been refused as taken, and whether
     // it said so.
     let mut taken_since: Option<Instant> = None;
     let mut taken_said = false;
+    // Closes without an answer in a row.
+    let mut closes = 0u32;
     loop {
-        let reply = register_once(reg_addr, short, port).await;
+        let reply = register_once(reg_addr, short, host.port).await;
         if !matches!(reply, Reply::Unreachable(_)) {
             failures = 0;
         }
+        closes = if matches!(reply, Reply::Closed) {
+            closes + 1
+        } else {
+            0
+        };
         match reply {
             Reply::Registered(mut rd, _wr) => {
-                if let Some(f) = first.take() {
-                    let _ = f.send(Ok(()));
-                } else if taken_said || warned {
+                if slot.report.starting() {
+                    slot.report.send(slot.i, Event::Up);
+                } else if taken_said || slot.warned {
                     tracing::info!(
                         "registered with the port mapper at {reg_addr} as {short} again: \
                          other nodes can reach this node by name"
                     );
                 }
-                troubles = 0;
-                warned = false;
+                slot.troubles = 0;
+                slot.warned = false;
                 taken_since = None;
                 taken_said = false;
+                let up = &host.up[slot.i];
+                up.store(true, std::sync::atomic::Ordering::Release);
                 let mut sink = [0u8; 64];
                 while matches!(rd.read(&mut sink).await, Ok(n) if n > 0) {}
-                tracing::debug!("port mapper registration closed; re-registering");
+                up.store(false, std::sync::atomic::Ordering::Release);
+                tracing::debug!("port mapper registration at {reg_addr} closed; re-registering");
             }
             Reply::Taken => {
                 let since = *taken_since.get_or_insert_with(Instant::now);
                 // A try the mapper left unanswered (it was paused) sits in its
                 // queue and registers the name for a moment when it resumes:
                 // give that the grace before calling the name someone else's.
-                let ours_maybe = troubles > 0 && since.elapsed() < TAKEN_GRACE;
-                if first.is_some() && !ours_maybe {
-                    if let Some(f) = first.take() {
-                        let _ = f.send(Err(StartError::NameInUse(name.clone())));
-                    }
-                    return;
+                let ours_maybe = slot.troubles > 0 && since.elapsed() < TAKEN_GRACE;
+                if slot.report.starting() && !ours_maybe {
+                    slot.report.send(slot.i, Event::Taken);
+                    // The start fails, and this task with it, unless it was over.
+                    slot.report.started().await;
+                    continue;
                 }
-                if first.is_none() && !taken_said && since.elapsed() >= TAKEN_GRACE {
-                    tracing::error!(
-                        "the port mapper at {reg_addr} gave the name {short} to another \
-                         process; other nodes cannot reach this node by name until that \
-                         process lets the name go (this node retries every {RETRY_QUIETLY:?}). \
-                         `echo NAMES | nc {} {}` shows the port registered as {short}: stop \
-                         the process listening on it, or restart this node under another --name",
-                        reg_addr.ip(),
-                        reg_addr.port()
+                if !slot.report.starting() && !taken_said && since.elapsed() >= TAKEN_GRACE {
+                    let (ip, port) = (reg_addr.ip(), reg_addr.port());
+                    let fix = format!(
+                        "`echo NAMES | nc {ip} {port}` shows the port registered as {short}: \
+                         stop the process listening on it, or restart this node under another \
+                         --name"
                     );
+                    match slot.other_up() {
+                        Some(other) => tracing::error!(
+                            "the port mapper at {reg_addr} gave the name {short} to another \
+                             process; nodes that it answers reach that process instead of this \
+                             node until that process lets the name go (the port mapper at \
+                             {other} still has this node; this node retries every \
+                             {RETRY_QUIETLY:?}). {fix}"
+                        ),
+                        None => tracing::error!(
+                            "the port mapper at {reg_addr} gave the name {short} to another \
+                             process; other nodes cannot reach this node by name until that \
+                             process lets the name go (this node retries every \
+                             {RETRY_QUIETLY:?}). {fix}"
+                        ),
+                    }
                     taken_said = true;
                 }
                 // Until the grace is over, our own old registration may be what
@@ -726,52 +1209,51 @@ async fn maintain(
                 };
                 tokio::time::sleep(wait).await;
             }
-            Reply::Silent(e) => {
-                if !trouble(&mut first, &mut troubles, &mut warned, e.to_string()).await {
-                    return;
-                }
-            }
+            Reply::Silent(e) => slot.trouble(e.to_string()).await,
             Reply::Refused(why) => {
                 let msg =
                     format!("the port mapper at {reg_addr} refused to register {short}: {why}");
-                if !trouble(&mut first, &mut troubles, &mut warned, msg).await {
-                    return;
-                }
+                slot.trouble(msg).await;
             }
             // While starting, a mapper that keeps closing without an answer
             // must not keep the node waiting silently; once running, one such
-            // close is the usual sign of a mapper exiting mid-takeover.
-            Reply::Closed if first.is_some() => {
+            // close is the usual sign of a mapper exiting mid-takeover. On a
+            // host's ports, a few in a row are something else listening there
+            // (the standby port may be any program's), tried once a second.
+            Reply::Closed if slot.report.starting() || (host.embedded() && closes > 3) => {
                 let msg = format!(
                     "the port mapper at {reg_addr} closed the connection without answering \
                      `ALIVE {short}` (is it a Netsplit port mapper?)"
                 );
-                if !trouble(&mut first, &mut troubles, &mut warned, msg).await {
-                    return;
-                }
+                slot.trouble(msg).await;
             }
             Reply::Closed => tokio::time::sleep(Duration::from_millis(50)).await,
             Reply::Unreachable(e) => {
                 failures += 1;
-                let may_serve = cfg.addr.is_none()
-                    && served.lock().is_none()
-                    && !SUSPENDING.load(std::sync::atomic::Ordering::Acquire);
-                if may_serve {
-                    let bind = SocketAddr::new(listen_ip, cfg.port);
-                    if let Ok(m) = PortMapper::bind(bind).await {
-                        tracing::debug!("serving the port mapper on {bind}");
-                        *served.lock() = Some(m);
-                        hand_over_on_suspend();
+                match host.serve().await {
+                    // This process serves it now: register with ourselves.
+                    Some(j) if j == slot.i => continue,
+                    // This process serves the other port (one at most): this
+                    // one waits for another node of the host to serve it.
+                    Some(_) => {
+                        if slot.report.starting() && !absent_said {
+                            slot.report.send(slot.i, Event::Absent);
+                            absent_said = true;
+                        }
+                        let ms = 400 + rand::random::<u64>() % 200;
+                        tokio::time::sleep(Duration::from_millis(ms)).await;
                         continue;
                     }
+                    None => {}
                 }
-                if failures > 50 {
-                    if let Some(f) = first.take() {
-                        let _ = f.send(Err(StartError::Io(format!(
+                if failures > 50 && slot.report.starting() {
+                    slot.report.send(
+                        slot.i,
+                        Event::Failed(format!(
                             "cannot reach the port mapper at {reg_addr}: {e} (is --portmap right?)"
-                        ))));
-                        return;
-                    }
+                        )),
+                    );
+                    slot.report.started().await;
                 }
                 // Jitter so that nodes racing to take over do not collide forever.
                 let ms = 20 + rand::random::<u64>() % 80;
@@ -789,12 +1271,13 @@ static SUSPENDING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool
 static SERVED: Mutex<Vec<std::sync::Weak<Mutex<Option<PortMapper>>>>> = Mutex::new(Vec::new());
 
 /// Makes Ctrl-Z (SIGTSTP) hand the port mapper over before the process
-/// stops: a suspended node that kept serving it would leave every other node
-/// of its host unreachable by name until `fg`. Its listener closes, another
-/// node of the host takes the port over as after an exit, and on `fg` this
-/// node registers with that one. Installed once, when the process first
-/// serves a map; SIGSTOP cannot be caught, so a node stopped that way (as
-/// the grader does, with a mapper of its own) still blocks its host's map.
+/// stops: a suspended node that kept serving its host's primary or standby
+/// port would leave lookups there unanswered until `fg`. Its listener closes,
+/// another node of the host that serves neither port takes it over as after
+/// an exit, and on `fg` this node registers with that one. Installed once,
+/// when the process first serves a map. SIGSTOP cannot be caught: a node
+/// stopped that way keeps its port, and the host's other mapper stands in
+/// (see the module documentation).
 fn hand_over_on_suspend() {
     #[cfg(unix)]
     {
@@ -831,41 +1314,6 @@ fn hand_over_on_suspend() {
             });
         });
     }
-}
-
-/// A registration try failed with `msg` (the mapper is silent or refuses):
-/// warns once per episode, fails the start after [`START_TRIES`], and waits
-/// before the next try. Returns false when the start has failed.
-async fn trouble(
-    first: &mut Option<oneshot::Sender<Result<(), StartError>>>,
-    troubles: &mut u32,
-    warned: &mut bool,
-    msg: String,
-) -> bool {
-    if first.is_some() {
-        *troubles += 1;
-        if *troubles >= START_TRIES {
-            if let Some(f) = first.take() {
-                let _ = f.send(Err(StartError::Io(msg)));
-            }
-            return false;
-        }
-        if !*warned {
-            tracing::warn!("{msg}; trying again");
-            *warned = true;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    } else {
-        if !*warned {
-            tracing::warn!(
-                "{msg}; until it answers, this node is not registered and other nodes \
-                 cannot reach it by name (retrying every {RETRY_QUIETLY:?})"
-            );
-            *warned = true;
-        }
-        tokio::time::sleep(RETRY_QUIETLY).await;
-    }
-    true
 }
 
 #[cfg(test)]
@@ -1245,7 +1693,9 @@ mod tests {
         let msg = e.to_string();
         assert_eq!(e.kind(), io::ErrorKind::TimedOut, "{msg}");
         assert!(
-            msg.starts_with(&format!("the port mapper at 127.0.0.1:{p} accepted the connection")),
+            msg.starts_with(&format!(
+                "the port mapper at 127.0.0.1:{p} accepted the connection"
+            )),
             "{msg}"
         );
         assert!(msg.contains(paused), "{msg}");
@@ -1262,7 +1712,10 @@ mod tests {
         let e = r.unwrap_err();
         let msg = e.to_string();
         assert_eq!(e.kind(), io::ErrorKind::TimedOut, "{msg}");
-        assert!(msg.contains(&format!("127.0.0.1:{p}")) && msg.contains(paused), "{msg}");
+        assert!(
+            msg.contains(&format!("127.0.0.1:{p}")) && msg.contains(paused),
+            "{msg}"
+        );
         assert!(
             msg.contains(&format!(
                 "the standby port mapper at 127.0.0.1:{s} did not answer within 1s"
@@ -1351,7 +1804,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_name_taken_at_either_mapper_is_in_use() {
-        for (p, s) in [(Fake::Answer("OK"), Fake::Answer("TAKEN")), (Fake::Answer("TAKEN"), Fake::Answer("OK"))] {
+        for (p, s) in [
+            (Fake::Answer("OK"), Fake::Answer("TAKEN")),
+            (Fake::Answer("TAKEN"), Fake::Answer("OK")),
+        ] {
             let (pl, sl) = adjacent();
             let cfg = embedded(&pl);
             let (_, _p) = play(pl, p);

@@ -184,6 +184,12 @@ impl Paused {
         Paused(Some(node))
     }
 
+    /// Ctrl-Z: SIGTSTP, after which the node stops itself.
+    fn suspend(node: NodeProc) -> Paused {
+        node.signal(libc::SIGTSTP);
+        Paused(Some(node))
+    }
+
     /// SIGCONT; the node runs on.
     fn resume(mut self) -> NodeProc {
         let node = self.0.take().unwrap();
@@ -511,20 +517,28 @@ fn a_node_whose_name_was_given_away_says_so_once_and_keeps_trying() {
 
 /// Finding: a node serving the mapper, once paused (Ctrl-Z), blocked its
 /// whole host without a word: lookups and registrations waited forever on a
-/// socket that accepts connections but never answers.
+/// socket that accepts connections but never answers. With a standby, one
+/// paused node no longer blocks anything (see below); both paused still do,
+/// and then the nodes name the cause and give up within seconds.
 #[test]
-fn a_paused_mapper_node_is_named_as_the_cause() {
+fn with_both_map_nodes_paused_the_cause_is_named() {
     let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
-    let port = free_port(lo);
+    let port = free_pair(lo);
     let p = port.to_string();
     let flags = ["--portmap-port", p.as_str()];
     let (serving, _) = start("serving@127.0.0.1", &flags);
+    let (standby, _) = start("standby@127.0.0.1", &flags);
     let (mut other, _) = start("other@127.0.0.1", &flags);
-    let paused = Paused::pause(serving);
+    names_become(
+        SocketAddr::new(lo, port + 1),
+        &["other", "serving", "standby"],
+    );
+    let paused = [Paused::pause(serving), Paused::pause(standby)];
     let cause = "accepted the connection but did not answer within";
     let advice = "probably paused (Ctrl-Z / SIGSTOP): resume it (fg) or stop it";
 
-    // A lookup through the paused mapper fails soon, naming it.
+    // A lookup through the paused mappers fails soon (one silent try at
+    // each), naming both.
     let t0 = Instant::now();
     assert_eq!(
         other.ask("connect serving@127.0.0.1", "connect "),
@@ -532,8 +546,12 @@ fn a_paused_mapper_node_is_named_as_the_cause() {
     );
     let took = t0.elapsed();
     assert!(took < Duration::from_millis(4500), "connect took {took:?}");
-    let log = logged(&other, T, |l| l.contains(cause));
-    assert!(log.contains(advice), "{log}");
+    let standby_silent = format!(
+        "the standby port mapper at 127.0.0.1:{} did not answer within 1s",
+        port + 1
+    );
+    let log = logged(&other, T, |l| l.contains(&standby_silent));
+    assert!(log.contains(cause) && log.contains(advice), "{log}");
 
     // A node starting meanwhile warns within seconds, then gives up.
     let mut late = Spawned::start("late@127.0.0.1", &flags);
@@ -563,8 +581,12 @@ fn a_paused_mapper_node_is_named_as_the_cause() {
         log.contains("could not start node late@127.0.0.1") && log.contains(advice),
         "{log}"
     );
+    for at in [port, port + 1] {
+        let silent = format!("the port mapper at 127.0.0.1:{at} {cause}");
+        assert!(log.contains(&silent), "{log}");
+    }
 
-    // One that is still trying when the mapper's node is resumed starts.
+    // One that is still trying when the mappers' nodes are resumed starts.
     let dir = node_dir();
     let log_file = dir.path().join("stderr.log");
     let starting = std::thread::spawn(move || {
@@ -579,7 +601,7 @@ fn a_paused_mapper_node_is_named_as_the_cause() {
         assert!(t0.elapsed() < Duration::from_secs(5), "no warning yet");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let _serving = paused.resume();
+    let _resumed_nodes = paused.map(Paused::resume);
     let (_resumed, _) = starting.join().expect("the node starts once resumed");
     assert_eq!(
         other.ask("connect resumed@127.0.0.1", "connect "),
@@ -660,9 +682,9 @@ fn when_the_standby_node_exits_another_node_takes_its_port_over() {
     let standby = SocketAddr::new(lo, port + 1);
     names_become(standby, &["sprim", "ssecond", "sthird"]);
     drop(second); // SIGKILL: the standby it served dies with it
-    // The third node serves the standby now (the first still serves the
-    // primary: a process serves one port at most), and the first registered
-    // with it again.
+                  // The third node serves the standby now (the first still serves the
+                  // primary: a process serves one port at most), and the first registered
+                  // with it again.
     names_become(standby, &["sprim", "sthird"]);
     names_become(SocketAddr::new(lo, port), &["sprim", "sthird"]);
     // It stands in: with the primary stopped, a new node starts and finds it.
@@ -675,4 +697,42 @@ fn when_the_standby_node_exits_another_node_takes_its_port_over() {
         "connect sthird@127.0.0.1 true"
     );
     drop(paused);
+}
+
+#[test]
+fn ctrl_z_on_the_node_serving_the_standby_hands_it_over() {
+    let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let port = free_pair(lo);
+    let p = port.to_string();
+    let flags = ["--portmap-port", p.as_str()];
+    let (_primary, _) = start("zprim@127.0.0.1", &flags);
+    let (second, _) = start("zsecond@127.0.0.1", &flags);
+    let (_third, _) = start("zthird@127.0.0.1", &flags);
+    let standby = SocketAddr::new(lo, port + 1);
+    names_become(standby, &["zprim", "zsecond", "zthird"]);
+    // A registration of the test's own, which ends with the map that holds it.
+    let (ok, mut probe) = ask(standby, "ALIVE probe 1");
+    assert_eq!(ok, "OK");
+    let suspended = Paused::suspend(second);
+    assert!(
+        closes_within(&mut probe, T),
+        "the standby was not handed over"
+    );
+    // The third node serves it now (the first serves the primary), and the
+    // others registered there again. (The suspended node may have too, in
+    // the moment between closing its map and stopping.)
+    let until = Instant::now() + T;
+    loop {
+        let got = names(standby);
+        let has = |n: &str| got.as_ref().is_some_and(|g| g.iter().any(|x| x == n));
+        if has("zprim") && has("zthird") && !has("probe") {
+            break;
+        }
+        assert!(Instant::now() < until, "the standby lists {got:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let second = suspended.resume();
+    logged(&second, T, |l| l.contains("handing the port mapper over"));
+    // Resumed, it is registered with the node that serves the standby now.
+    names_become(standby, &["zprim", "zsecond", "zthird"]);
 }
