@@ -8,54 +8,28 @@
 mod os_node;
 
 use netsplit::portmap::PortMapper;
-use os_node::{node_dir, NodeProc, T};
+use os_node::{Node, T};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_netsplit-node");
 /// The handshake's protocol version.
 const PROTO: u8 = 2;
 
-struct Node {
-    proc: NodeProc,
-    port: u16,
-}
-
-impl std::ops::Deref for Node {
-    type Target = NodeProc;
-    fn deref(&self) -> &NodeProc {
-        &self.proc
-    }
-}
-
-impl std::ops::DerefMut for Node {
-    fn deref_mut(&mut self) -> &mut NodeProc {
-        &mut self.proc
-    }
-}
-
-impl Node {
-    /// Asks `c` and returns its answer, failing if a nodedown was printed
-    /// in between: the attacks must not cost any connection.
-    fn ask_no_nodedown(&mut self, c: &str, prefix: &str) -> String {
-        self.cmd(c);
-        let name = self.name.clone();
-        self.expect(T, |l| {
-            assert!(!l.starts_with("nodedown"), "{name} printed {l:?}");
-            l.starts_with(prefix)
-        })
-    }
+/// Asks `c` and returns its answer, failing if a nodedown was printed in
+/// between: the attacks must not cost any connection.
+fn ask_no_nodedown(n: &mut Node, c: &str, prefix: &str) -> String {
+    n.cmd(c);
+    let name = n.name.clone();
+    n.expect(T, |l| {
+        assert!(!l.starts_with("nodedown"), "{name} printed {l:?}");
+        l.starts_with(prefix)
+    })
 }
 
 fn start(name: &str, portmap: &str) -> Node {
-    let dir = node_dir();
-    let mut cmd = Command::new(BIN);
-    cmd.args(["--name", name, "--portmap", portmap, "--cookie", "secret"]);
-    let (proc, ready) = NodeProc::start(name, cmd, dir);
-    let port = ready.rsplit(' ').next().unwrap().parse().unwrap();
-    Node { proc, port }
+    Node::start(BIN, name, &["--portmap", portmap, "--cookie", "secret"])
 }
 
 fn rt() -> tokio::runtime::Runtime {
@@ -129,7 +103,7 @@ fn a_forged_hello_for_a_connected_peer_costs_that_connection_nothing() {
     assert_eq!(read_variant(&mut s), Some(1), "expected a Challenge");
     for _ in 0..5 {
         assert_eq!(
-            gold.ask_no_nodedown("ping silver@127.0.0.1", "pong"),
+            ask_no_nodedown(&mut gold, "ping silver@127.0.0.1", "pong"),
             "pong silver@127.0.0.1 ping"
         );
         std::thread::sleep(Duration::from_millis(200));
@@ -138,11 +112,11 @@ fn a_forged_hello_for_a_connected_peer_costs_that_connection_nothing() {
     s.write_all(&forged_ack()).unwrap();
     assert_eq!(read_variant(&mut s), Some(4), "expected a refusal");
     assert_eq!(
-        gold.ask_no_nodedown("nodes", "nodes"),
+        ask_no_nodedown(&mut gold, "nodes", "nodes"),
         "nodes [silver@127.0.0.1]"
     );
     assert_eq!(
-        silver.ask_no_nodedown("ping gold@127.0.0.1", "pong"),
+        ask_no_nodedown(&mut silver, "ping gold@127.0.0.1", "pong"),
         "pong gold@127.0.0.1 ping"
     );
     // Gold says who failed, from where, and does not blame silver.

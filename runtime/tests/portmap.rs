@@ -143,14 +143,10 @@ fn closes_within(s: &mut TcpStream, within: Duration) -> bool {
 
 /// Starts `netsplit-node` as `name` with `extra` flags; returns it with its port.
 fn start(name: &str, extra: &[&str]) -> (NodeProc, u16) {
-    let dir = node_dir();
-    let mut cmd = Command::new(BIN);
-    cmd.args(["--name", name, "--cookie", "test"])
-        .args(extra)
-        .env("NETSPLIT_COOKIE_FILE", dir.path().join("cookie"));
-    let (proc, ready) = NodeProc::start(name, cmd, dir);
-    let port = ready.rsplit(' ').next().unwrap().parse().unwrap();
-    (proc, port)
+    let mut args = vec!["--cookie", "test"];
+    args.extend_from_slice(extra);
+    let n = os_node::Node::start(BIN, name, &args);
+    (n.proc, n.port)
 }
 
 /// Waits until `f(log)` holds for what `node` logged, at most `within`.

@@ -3,7 +3,7 @@
 mod os_node;
 
 use netsplit::portmap::PortMapper;
-use os_node::{node_dir, NodeProc};
+use os_node::Node;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
@@ -11,42 +11,12 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_netsplit-node");
 
-/// A `netsplit-node` process (see [`NodeProc`]) and the port it listens on.
-struct Node {
-    proc: NodeProc,
-    port: u16,
-}
-
-impl std::ops::Deref for Node {
-    type Target = NodeProc;
-    fn deref(&self) -> &NodeProc {
-        &self.proc
-    }
-}
-
-impl std::ops::DerefMut for Node {
-    fn deref_mut(&mut self) -> &mut NodeProc {
-        &mut self.proc
-    }
-}
-
-impl Node {
-    fn nodes(&mut self) -> String {
-        self.ask("nodes", "nodes ")
-    }
-}
-
 /// Starts `netsplit-node` as `name` with a 2 s net_ticktime, a cookie file of
 /// its own, and `extra` flags.
 fn start(name: &str, extra: &[&str]) -> Node {
-    let dir = node_dir();
-    let mut cmd = Command::new(BIN);
-    cmd.args(["--name", name, "--net-ticktime", "2"])
-        .args(extra)
-        .env("NETSPLIT_COOKIE_FILE", dir.path().join("cookie"));
-    let (proc, ready) = NodeProc::start(name, cmd, dir);
-    let port = ready.rsplit(' ').next().unwrap().parse().unwrap();
-    Node { proc, port }
+    let mut args = vec!["--net-ticktime", "2"];
+    args.extend_from_slice(extra);
+    Node::start(BIN, name, &args)
 }
 
 /// A port mapper of the test's own, on an ephemeral port.

@@ -144,3 +144,42 @@ impl NodeProc {
         std::fs::read_to_string(&self.stderr).unwrap_or_default()
     }
 }
+
+/// A `netsplit-node` process and the port its ready line names.
+pub struct Node {
+    pub proc: NodeProc,
+    pub port: u16,
+}
+
+impl std::ops::Deref for Node {
+    type Target = NodeProc;
+    fn deref(&self) -> &NodeProc {
+        &self.proc
+    }
+}
+
+impl std::ops::DerefMut for Node {
+    fn deref_mut(&mut self) -> &mut NodeProc {
+        &mut self.proc
+    }
+}
+
+impl Node {
+    /// Starts the node binary `bin` as `name` with `args` after `--name`,
+    /// and a cookie file of its own (used unless `args` give `--cookie`).
+    pub fn start(bin: &str, name: &str, args: &[&str]) -> Node {
+        let dir = node_dir();
+        let mut cmd = Command::new(bin);
+        cmd.args(["--name", name])
+            .args(args)
+            .env("NETSPLIT_COOKIE_FILE", dir.path().join("cookie"));
+        let (proc, ready) = NodeProc::start(name, cmd, dir);
+        let port = ready.rsplit(' ').next().unwrap().parse().unwrap();
+        Node { proc, port }
+    }
+
+    /// The `nodes` command's answer.
+    pub fn nodes(&mut self) -> String {
+        self.ask("nodes", "nodes ")
+    }
+}
