@@ -7,7 +7,8 @@
 
 // Until every todo!() below is filled in, some imports and arguments are
 // unused. Delete this line when you are done: the compiler's warnings then
-// help you check your work.
+// help you check your work (an import your own code does not need is one of
+// them: delete it too).
 #![allow(unused)]
 
 use crate::cache::Cache;
