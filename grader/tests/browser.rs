@@ -7,7 +7,7 @@
 //! test says it skipped (and fails on CI, where it must run).
 #![cfg(unix)]
 
-use grader::report::fixtures::sample_report;
+use grader::report::fixtures::{busy_stage, sample_report};
 use grader::report::html;
 use grader::report::model::RunReport;
 use nix::sys::signal::{kill, killpg, Signal};
@@ -53,32 +53,78 @@ window.addEventListener("unhandledrejection",function(e){errs.push("unhandled re
   errs.push("console."+k+": "+Array.prototype.join.call(arguments," "));return f.apply(console,arguments);};});
 })();</script>"#;
 
-/// Runs after the page's script: measures what it drew, once as loaded and
-/// once zoomed in, and leaves the results in the DOM as JSON.
+/// Runs after the page's script: measures what it drew as loaded, zoomed
+/// in, as the whole stage, back on the opening view and moved by a click in
+/// the overview strip, then works the filters, and leaves the results in
+/// the DOM as JSON.
 const PROBE_TAIL: &str = r#"<script>(function(){
 function each(root,sel,f){return Array.prototype.map.call(root.querySelectorAll(sel),f);}
 function box(el){var b=el.getBBox();return {x:b.x,y:b.y,w:b.width,h:b.height};}
+function shown(el){return getComputedStyle(el).display!=="none";}
 function measure(){return each(document,"svg.tl-svg:not(.empty)",function(svg){
-  return {id:svg.id,ready:svg.hasAttribute("data-ready"),
-    x0:+svg.getAttribute("data-x0"),x1:+svg.getAttribute("data-x1"),
+  var x0=+svg.getAttribute("data-x0"),x1=+svg.getAttribute("data-x1");
+  var marks=Array.prototype.slice.call(svg.querySelectorAll("line.mk")),bins={},busiest=0;
+  each(svg,"line.m",function(l){var x=+l.getAttribute("x1");if(!shown(l)||x<x0||x>x1)return;
+    var k=Math.floor((x-x0)/20);bins[k]=(bins[k]||0)+1;busiest=Math.max(busiest,bins[k]);});
+  return {id:svg.id,ready:svg.hasAttribute("data-ready"),x0:x0,x1:x1,
+    end:+svg.getAttribute("data-end"),view:svg.getAttribute("data-view").split(" ").map(Number),
+    t0:+svg.getAttribute("data-t0"),t1:+svg.getAttribute("data-t1"),busiest:busiest,
+    faults:each(svg,"rect.band",function(r){return +r.getAttribute("data-a");}),
     lanes:each(svg,".lanes rect.lane",function(r){var b=box(r);b.svc=r.classList.contains("svc");return b;}),
     service_labels:each(svg,"text.ln.svc",function(t){return {style:getComputedStyle(t).fontStyle,text:t.lastChild.textContent};}),
     labels:each(svg,"text.bl,text.ml,text.lml",function(t){var b=box(t);b.cls=t.getAttribute("class");
-      b.visible=getComputedStyle(t).visibility!=="hidden";b.text=t.lastChild.textContent;return b;}),
+      b.visible=getComputedStyle(t).visibility!=="hidden";b.text=t.lastChild.textContent;b.cut=t.hasAttribute("data-cut");
+      b.line=t.hasAttribute("data-tail")?marks.indexOf(svg.querySelector("line.mk[data-m='"+t.getAttribute("data-tail")+"']")):-1;
+      return b;}),
+    mark_lines:marks.map(function(l){return {x:+l.getAttribute("x1"),y1:+l.getAttribute("y1"),y2:+l.getAttribute("y2")};}),
     dots:each(svg,"circle.lm",function(c){return {cy:+c.getAttribute("cy"),lane:+c.getAttribute("data-lane")};}),
     arrows:each(svg,"line.m:not(.lost)",function(l){return {kind:l.firstChild.textContent.split(" ")[0],
       stroke:getComputedStyle(l).stroke};})};});}
+function zoom(z){each(document,".tl-bar [data-z="+z+"]",function(b){b.click();});return measure();}
+/* A click in the overview strip, three quarters of the way along. */
+function pan(){each(document,"svg.tl-svg:not(.empty)",function(svg){
+  var x0=+svg.getAttribute("data-x0"),x1=+svg.getAttribute("data-x1"),oy=svg.getAttribute("data-ov").split(" ").map(Number);
+  var p=svg.createSVGPoint();p.x=x0+(x1-x0)*0.75;p.y=oy[0]+oy[1]/2;p=p.matrixTransform(svg.getScreenCTM());
+  var at={clientX:p.x,clientY:p.y,button:0,bubbles:true};
+  svg.dispatchEvent(new MouseEvent("mousedown",at));window.dispatchEvent(new MouseEvent("mouseup",at));});
+  return measure();}
 var out={loaded:measure()};
-each(document,".tl-bar [data-z=in]",function(b){b.click();});
-out.zoomed=measure();
+out.zoomed=zoom("in");out.whole=zoom("reset");out.fit=zoom("fit");out.panned=pan();zoom("fit");
+out.filters=each(document,".tl-bar",function(bar){
+  var svg=document.getElementById(bar.getAttribute("data-for")),r={id:bar.getAttribute("data-for")};
+  if(!svg)return r;
+  function count(sel){return Array.prototype.filter.call(svg.querySelectorAll(sel),shown).length;}
+  function titled(s){return Array.prototype.filter.call(svg.querySelectorAll("line.m"),function(l){
+    return shown(l)&&l.firstChild.textContent.indexOf(s)>=0;}).length;}
+  r.grader_total=svg.querySelectorAll("line.m.o1").length;r.grader_before=count("line.m.o1");
+  var g=bar.querySelector("input[data-f=o1]");
+  if(g){g.click();r.grader_after=count("line.m.o1");g.click();r.grader_again=count("line.m.o1");}
+  var runtime=Array.prototype.filter.call(bar.querySelectorAll("input[data-grp]"),function(x){
+    return x.parentNode.textContent.indexOf("netsplit ")===0;})[0];
+  if(runtime){r.runtime_before=titled(" netsplit::");runtime.click();
+    r.runtime_after=titled(" netsplit::");r.pings_after=titled(" contracts::ping_pong::Ping ");}
+  var ping=Array.prototype.filter.call(bar.querySelectorAll("label"),function(l){
+    return l.title==="contracts::ping_pong::Ping";})[0];
+  if(ping){var cb=ping.querySelector("input");cb.click();r.pings_hidden=titled(" contracts::ping_pong::Ping ");
+    var grp=bar.querySelector("input[data-grp='"+cb.getAttribute("data-in")+"']");r.group_mixed=grp?grp.indeterminate:null;}
+  return r;});
 out.errors=window.__probeErrors;
 var s=document.createElement("script");s.type="application/json";s.id="probe";
 s.textContent=JSON.stringify(out).replace(/</g,"\\u003c");document.body.appendChild(s);
 })();</script>"#;
 
-#[test]
-fn timeline_page_renders_in_a_real_browser() {
-    let Some(browser) = find_browser() else {
+/// The sample report, with a stage shaped like a real one (bursts, a long
+/// partition, the grader's sampler, marks close together and at the edge).
+fn report() -> RunReport {
+    let mut report = sample_report();
+    let n = report.stages.len() as u32 + 1;
+    report.stages.push(busy_stage(n));
+    report
+}
+
+fn browser_or_skip() -> Option<PathBuf> {
+    let browser = find_browser();
+    if browser.is_none() {
         if std::env::var_os("CI").is_some() {
             panic!(
                 "no chromium found, and CI must run the browser test: apt-get install chromium \
@@ -91,11 +137,18 @@ fn timeline_page_renders_in_a_real_browser() {
             std::io::stderr(),
             "skipped: no chromium found (install: apt-get install chromium / brew install --cask chromium)"
         );
+    }
+    browser
+}
+
+#[test]
+fn timeline_page_renders_in_a_real_browser() {
+    let Some(browser) = browser_or_skip() else {
         return;
     };
     let started = Instant::now();
     let dir = tempfile::tempdir().expect("tempdir");
-    let report = sample_report();
+    let report = report();
     let page = dir.path().join("timeline.html");
     html::write(&report, &page).expect("writes the page");
 
@@ -137,19 +190,40 @@ fn timeline_page_renders_in_a_real_browser() {
 
     // The same page with probes around its script: errors, and geometry
     // measured with the fonts the browser really used.
-    let text = std::fs::read_to_string(&page).expect("reads the page");
+    let probe = probe(&browser, dir.path(), &page);
+    check_probe(&report, &probe);
+    eprintln!("browser test took {:.1?}", started.elapsed());
+}
+
+/// `TIMELINE_PAGE=…/timeline.html` checks a page a real run wrote the same
+/// way (no errors, labels apart, filters that work, a view on the
+/// activity); without it the test has nothing to do.
+#[test]
+fn a_real_runs_page_renders_in_a_real_browser() {
+    let Some(page) = std::env::var_os("TIMELINE_PAGE").map(PathBuf::from) else {
+        return;
+    };
+    let Some(browser) = browser_or_skip() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let probe = probe(&browser, dir.path(), &page);
+    check_views(&probe);
+    for f in items(&probe, "filters") {
+        check_filters(f);
+    }
+}
+
+/// Runs `page` with the probes around its script; returns what they found.
+fn probe(browser: &Path, work: &Path, page: &Path) -> Value {
+    let text = std::fs::read_to_string(page).expect("reads the page");
     let probed = text
         .replacen("<head>", &format!("<head>\n{PROBE_HEAD}"), 1)
         .replacen("</body>", &format!("{PROBE_TAIL}\n</body>"), 1);
-    let probe_page = dir.path().join("probe.html");
+    let probe_page = work.join("probe.html");
     std::fs::write(&probe_page, probed).expect("writes the probe page");
-    let run = chromium(
-        &browser,
-        dir.path(),
-        &["--dump-dom".into(), file_url(&probe_page)],
-    );
-    check_probe(&report, &probe_json(&run.stdout));
-    eprintln!("browser test took {:.1?}", started.elapsed());
+    let run = chromium(browser, work, &["--dump-dom".into(), file_url(&probe_page)]);
+    probe_json(&run.stdout)
 }
 
 /// The DOM after the script: every timeline initialised, and per stage as
@@ -161,25 +235,38 @@ fn check_dom(report: &RunReport, dom: &str) {
         .iter()
         .filter(|s| !s.timeline.nodes.is_empty())
         .count();
-    assert_eq!(dom.matches("class=\"tl-svg\"").count(), drawn);
+    let svgs =
+        dom.matches("class=\"tl-svg").count() - dom.matches("class=\"tl-svg empty\"").count();
+    assert_eq!(svgs, drawn);
     assert_eq!(
         dom.matches(" data-ready=\"\"").count(),
         drawn,
         "the script did not reach every timeline"
     );
-    let mut totals = [0; 5];
+    let mut totals = [0; 6];
     for s in &report.stages {
         let sec = section(dom, s.number);
         let tl = &s.timeline;
         let lanes = sec.matches("<rect class=\"lane").count();
         let services = sec.matches("<rect class=\"lane svc\"").count();
+        let control = sec.matches("<rect class=\"lane ctl\"").count();
         let arrows = sec.matches("<line class=\"m k").count();
         // Each band of the sample covers one run of adjacent lanes.
         let bands = sec.matches("<rect class=\"band ").count();
         let stage_marks = sec.matches("<line class=\"mk\"").count();
         let lane_marks = sec.matches("<circle class=\"lm\"").count();
         let n = s.number;
-        assert_eq!(lanes, tl.nodes.len(), "stage {n}: lanes");
+        let graders = tl
+            .messages
+            .iter()
+            .filter(|m| Some(&m.from) == tl.control.as_ref() || Some(&m.to) == tl.control.as_ref())
+            .count();
+        assert_eq!(
+            control,
+            usize::from(graders > 0),
+            "stage {n}: the grader's lane"
+        );
+        assert_eq!(lanes, tl.nodes.len() + control, "stage {n}: lanes");
         assert_eq!(services, tl.services.len(), "stage {n}: service lanes");
         let received = tl.messages.iter().filter(|m| m.received_us.is_some());
         assert_eq!(arrows, received.count(), "stage {n}: arrows");
@@ -190,48 +277,170 @@ fn check_dom(report: &RunReport, dom: &str) {
         if services > 0 {
             assert!(sec.contains("store <tspan class=\"sk\">(redis)</tspan>"));
         }
-        for (t, v) in totals
-            .iter_mut()
-            .zip([lanes - services, services, arrows, bands, lane_marks])
-        {
+        if graders > 0 {
+            // Filters for each origin, kind and type, the grader's unticked.
+            assert!(sec.contains("<input type=\"checkbox\" data-f=\"o1\">"));
+            assert!(sec.contains("<input type=\"checkbox\" checked=\"\" data-f=\"o0\">"));
+            assert!(sec.contains("data-filter=\"type\""));
+        }
+        for (t, v) in totals.iter_mut().zip([
+            lanes - services - control,
+            services,
+            control,
+            arrows,
+            bands,
+            lane_marks,
+        ]) {
             *t += v;
         }
     }
     // What the sample must show for this test to mean anything.
-    let [nodes, services, arrows, bands, lane_marks] = totals;
-    assert!(nodes >= 3 && services >= 1 && arrows > 0 && bands > 0 && lane_marks > 0);
+    let [nodes, services, control, arrows, bands, lane_marks] = totals;
+    assert!(
+        nodes >= 3 && services >= 1 && control >= 1 && arrows > 0 && bands > 0 && lane_marks > 0
+    );
 }
 
 fn check_probe(report: &RunReport, probe: &Value) {
+    check_views(probe);
+    // The store stage as a whole: most lane labels have room.
+    let store_stage = report
+        .stages
+        .iter()
+        .position(|s| !s.timeline.services.is_empty())
+        .expect("a stage with a service");
+    let svg = find(probe, "whole", &format!("tl{store_stage}"));
+    let shown = items(svg, "labels")
+        .iter()
+        .filter(|l| l["cls"] == "lml" && l["visible"] == true)
+        .count();
+    assert!(shown >= 5, "only {shown} lane mark labels shown");
+
+    // The stage shaped like a real one.
+    let busy = report.stages.len() - 1;
+    let id = format!("tl{busy}");
+    let loaded = find(probe, "loaded", &id);
+    let (t0, t1, end) = (num(&loaded["t0"]), num(&loaded["t1"]), num(&loaded["end"]));
+    // It opens on the burst of pings and the partition's start, not on
+    // the whole stage, and the burst's lines are apart.
+    assert!(t0 <= 70_000.0 && t1 >= 72_600.0, "opens on {t0}..{t1}");
+    assert!(t1 - t0 < end / 10.0, "opens on {t0}..{t1} of {end}");
+    assert!(
+        num(&loaded["busiest"]) <= 24.0,
+        "{} lines in 20 px as loaded",
+        loaded["busiest"]
+    );
+    let whole = find(probe, "whole", &id);
+    assert!(
+        num(&whole["busiest"]) > 24.0,
+        "the whole stage shows the burst apart too: the view proves nothing"
+    );
+    // Every stage mark's label has room at the whole stage's scale, the
+    // ones at the right edge turned left of their marks.
+    let marks: Vec<&Value> = items(whole, "labels")
+        .iter()
+        .filter(|l| l["cls"] == "ml")
+        .collect();
+    assert!(marks.len() >= 6);
+    assert!(
+        marks.iter().all(|l| l["visible"] == true),
+        "hidden mark labels: {marks:#?}"
+    );
+    // A click in the overview strip moves the view there, as wide as it was.
+    let panned = find(probe, "panned", &id);
+    let (p0, p1) = (num(&panned["t0"]), num(&panned["t1"]));
+    assert!(
+        (p1 - p0 - (t1 - t0)).abs() <= 1.0,
+        "{p0}..{p1} after {t0}..{t1}"
+    );
+    assert!(
+        ((p0 + p1) / 2.0 - 0.75 * end).abs() <= end / 100.0,
+        "{p0}..{p1} of {end}"
+    );
+    let filters = items(probe, "filters")
+        .iter()
+        .find(|f| f["id"] == id.as_str())
+        .expect("the busy stage's filters");
+    check_filters(filters);
+    assert!(num(&filters["grader_total"]) > 50.0, "{filters}");
+    assert!(num(&filters["runtime_before"]) > 0.0, "{filters}");
+    assert!(num(&filters["pings_after"]) > 0.0, "{filters}");
+}
+
+/// Every timeline in every view: initialised, labels apart and inside the
+/// plot, opened on its first fault, `fit` back on the opening view.
+fn check_views(probe: &Value) {
     let errors = probe["errors"].as_array().expect("errors");
     assert!(errors.is_empty(), "errors in the page: {errors:#?}");
-    for view in ["loaded", "zoomed"] {
+    for view in ["loaded", "zoomed", "whole", "fit", "panned"] {
         let svgs = probe[view].as_array().expect("svgs");
         assert!(!svgs.is_empty());
         for svg in svgs {
             check_svg(svg, view);
         }
     }
-    // The store stage as loaded: most lane labels have room.
-    let store_stage = report
-        .stages
-        .iter()
-        .position(|s| !s.timeline.services.is_empty())
-        .expect("a stage with a service");
-    let svg = probe["loaded"]
-        .as_array()
-        .and_then(|a| a.iter().find(|s| s["id"] == format!("tl{store_stage}")))
-        .expect("the store stage's timeline");
-    let shown = items(svg, "labels")
-        .iter()
-        .filter(|l| l["cls"] == "lml" && l["visible"] == true)
-        .count();
-    assert!(shown >= 5, "only {shown} lane mark labels shown");
+    for svg in items(probe, "loaded") {
+        let id = &svg["id"];
+        let (t0, t1) = (num(&svg["t0"]), num(&svg["t1"]));
+        let view = items(svg, "view");
+        assert_eq!(
+            (t0, t1),
+            (num(&view[0]).round(), num(&view[1]).round()),
+            "{id}: not opened on its view"
+        );
+        assert!(
+            0.0 <= t0 && t0 < t1 && t1 <= num(&svg["end"]),
+            "{id}: {t0}..{t1}"
+        );
+        if let Some(first) = items(svg, "faults").iter().map(num).reduce(f64::min) {
+            assert!(
+                t0 <= first && first <= t1,
+                "{id}: first fault at {first} out of {t0}..{t1}"
+            );
+        }
+        let fit = find(probe, "fit", id.as_str().unwrap_or_default());
+        assert_eq!((num(&fit["t0"]), num(&fit["t1"])), (t0, t1), "{id}: fit");
+        let whole = find(probe, "whole", id.as_str().unwrap_or_default());
+        assert_eq!(num(&whole["t0"]), 0.0, "{id}: all");
+        assert_eq!(num(&whole["t1"]), num(&svg["end"]), "{id}: all");
+    }
 }
 
-/// One timeline: labels apart and inside the plot, dots on their lanes,
-/// service lanes below the nodes and styled apart, store arrows coloured
-/// apart from every other kind.
+/// The filters of one timeline: the grader's own traffic hidden until its
+/// box is ticked, the runtime's types hidden in one click with the rest
+/// still shown, one type hidden alone leaving its group half ticked.
+fn check_filters(f: &Value) {
+    let id = &f["id"];
+    if f.get("grader_after").is_some() {
+        assert_eq!(
+            f["grader_before"], 0,
+            "{id}: the grader's own shown by default"
+        );
+        assert_eq!(
+            f["grader_after"], f["grader_total"],
+            "{id}: ticked, not all shown"
+        );
+        assert_eq!(f["grader_again"], 0, "{id}: unticked again, still shown");
+    }
+    if f.get("runtime_after").is_some() {
+        assert_eq!(f["runtime_after"], 0, "{id}: netsplit types still shown");
+    }
+    if f.get("pings_hidden").is_some() {
+        assert_eq!(f["pings_hidden"], 0, "{id}: Ping still shown");
+        assert_eq!(f["group_mixed"], true, "{id}: its group not half ticked");
+    }
+}
+
+fn find<'a>(probe: &'a Value, view: &str, id: &str) -> &'a Value {
+    items(probe, view)
+        .iter()
+        .find(|s| s["id"] == id)
+        .unwrap_or_else(|| panic!("no {view} timeline {id}"))
+}
+
+/// One timeline: labels apart, inside the plot and crossed by no other
+/// mark's line, dots on their lanes, service lanes below the nodes and
+/// styled apart, store arrows coloured apart from every other kind.
 fn check_svg(svg: &Value, view: &str) {
     let id = format!("{view} {}", svg["id"]);
     assert_eq!(svg["ready"], true, "{id}: script did not initialise it");
@@ -240,6 +449,7 @@ fn check_svg(svg: &Value, view: &str) {
         .iter()
         .filter(|l| l["visible"] == true)
         .collect();
+    let lines = items(svg, "mark_lines");
     for (i, a) in labels.iter().enumerate() {
         let (ax, aw) = (num(&a["x"]), num(&a["w"]));
         assert!(
@@ -254,6 +464,22 @@ fn check_svg(svg: &Value, view: &str) {
                 "{id}: labels {} and {} overlap",
                 a["text"],
                 b["text"]
+            );
+        }
+        // Under the lanes, no other mark's line runs through a mark's
+        // label (inside a lane, a label's halo covers a line under it).
+        if a["cls"] != "ml" {
+            continue;
+        }
+        let (ay, ah) = (num(&a["y"]), num(&a["h"]));
+        for (j, l) in lines.iter().enumerate() {
+            let (x, y1, y2) = (num(&l["x"]), num(&l["y1"]), num(&l["y2"]));
+            let own = a["line"].as_i64() == Some(j as i64);
+            let in_view = (x0..=x1).contains(&x);
+            assert!(
+                own || !in_view || x < ax || x > ax + aw || y2 <= ay || y1 >= ay + ah,
+                "{id}: a mark's line at x {x:.1} crosses the label {}",
+                a["text"]
             );
         }
     }

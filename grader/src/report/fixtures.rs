@@ -57,6 +57,7 @@ fn store_timeline(nodes: &[String]) -> Timeline {
     Timeline {
         nodes: [nodes, &["store".to_string()]].concat(),
         services: vec!["store".into()],
+        control: None,
         messages: vec![
             msg(40_000, Some(41_500), n1, "store", "store", Some("SET")),
             msg(42_000, Some(43_000), "store", n1, "store", Some("OK")),
@@ -123,6 +124,7 @@ pub fn sample_report() -> RunReport {
     s1.timeline = Timeline {
         nodes: nodes[..2].to_vec(),
         services: vec![],
+        control: None,
         messages: vec![
             msg(
                 1_000,
@@ -173,6 +175,7 @@ pub fn sample_report() -> RunReport {
     s2.timeline = Timeline {
         nodes: nodes.clone(),
         services: vec![],
+        control: None,
         messages: vec![
             msg(
                 10_000,
@@ -246,4 +249,126 @@ pub fn sample_report() -> RunReport {
         bonus_max: 0,
         stages: vec![s1, s2, s3, s4, s5],
     }
+}
+
+/// The grader's own node in [`busy_stage`].
+pub const CONTROL: &str = "grader@127.0.0.1";
+
+/// A stage shaped like a real one (ping-pong's partition and heal): the
+/// mesh forming, a dense burst of pings, a long partition during which the
+/// grader's sampler calls every node every 40 ms, a burst after the heal,
+/// marks close together and one at the right edge, and the payload types
+/// the runtime and the contracts really use.
+pub fn busy_stage(number: u32) -> StageReport {
+    const PING: &str = "contracts::ping_pong::Ping";
+    const COUNTS: &str = "contracts::ping_pong::ConsumerCall";
+    const REPLY: &str = "alloc::collections::btree::map::BTreeMap<netsplit::pid::NodeName, u64>";
+    const GLOBAL_REQ: &str = "netsplit::global::server::Req";
+    const GLOBAL_REP: &str = "netsplit::global::server::Rep";
+    const RPC_REQ: &str = "netsplit::rpc::Request";
+    const RPC_REP: &str = "netsplit::rpc::Response";
+    let nodes = ["n1", "n2", "n3"];
+    let mut messages = vec![];
+    // The mesh forms: peer lists and the name server's calls, while the
+    // grader connects the nodes by rpc.
+    for (i, (a, b)) in [("n1", "n2"), ("n1", "n3"), ("n2", "n3")]
+        .iter()
+        .enumerate()
+    {
+        let t = 15_000 + i as u64 * 1_500;
+        messages.push(msg(t, Some(t + 300), CONTROL, a, "call", Some(RPC_REQ)));
+        messages.push(msg(
+            t + 900,
+            Some(t + 1_100),
+            a,
+            CONTROL,
+            "reply",
+            Some(RPC_REP),
+        ));
+        messages.push(msg(t + 350, Some(t + 500), a, b, "peers", None));
+        messages.push(msg(t + 400, Some(t + 600), a, b, "call", Some(GLOBAL_REQ)));
+        messages.push(msg(t + 650, Some(t + 800), b, a, "reply", Some(GLOBAL_REP)));
+    }
+    // A round of pings: every producer abcasts to the other two nodes.
+    let ping_burst =
+        |messages: &mut Vec<TimelineMessage>, start: u64, rounds: u64, pairs: &[(&str, &str)]| {
+            for r in 0..rounds {
+                for (j, (a, b)) in pairs.iter().enumerate() {
+                    let t = start + r * 110 + j as u64 * 17;
+                    messages.push(msg(
+                        t,
+                        Some(t + 140 + (r % 5) * 30),
+                        a,
+                        b,
+                        "cast",
+                        Some(PING),
+                    ));
+                }
+            }
+        };
+    let all_pairs = [
+        ("n1", "n2"),
+        ("n1", "n3"),
+        ("n2", "n1"),
+        ("n2", "n3"),
+        ("n3", "n1"),
+        ("n3", "n2"),
+    ];
+    ping_burst(&mut messages, 70_000, 18, &all_pairs);
+    // During the partition only n2 and n3 talk.
+    ping_burst(&mut messages, 124_000, 8, &[("n2", "n3"), ("n3", "n2")]);
+    // The grader's sampler: a call to every consumer every 40 ms.
+    let mut t = 75_000;
+    while t < 736_000 {
+        for (j, n) in nodes.iter().enumerate() {
+            let at = t + j as u64 * 200;
+            messages.push(msg(at, Some(at + 150), CONTROL, n, "call", Some(COUNTS)));
+            messages.push(msg(
+                at + 180,
+                Some(at + 260),
+                n,
+                CONTROL,
+                "reply",
+                Some(REPLY),
+            ));
+        }
+        t += 40_000;
+    }
+    // After the heal: the name servers sync, then pings flow both ways.
+    for (i, (a, b)) in [("n1", "n2"), ("n1", "n3")].iter().enumerate() {
+        let t = 738_000 + i as u64 * 400;
+        messages.push(msg(t, Some(t + 200), a, b, "call", Some(GLOBAL_REQ)));
+        messages.push(msg(t + 250, Some(t + 400), b, a, "reply", Some(GLOBAL_REP)));
+    }
+    ping_burst(&mut messages, 739_500, 20, &all_pairs);
+    messages.sort_by_key(|m| m.sent_us);
+
+    let mut s = stage(number, "Partition and heal", StageStatus::Passed);
+    s.duration_ms = 757;
+    s.timeline = Timeline {
+        nodes: nodes.iter().map(|n| n.to_string()).collect(),
+        services: vec![],
+        control: Some(CONTROL.into()),
+        messages,
+        bands: vec![FaultBand {
+            kind: FaultKind::Partition,
+            label: "partition {n1} | {n2,n3}".into(),
+            nodes: nodes.iter().map(|n| n.to_string()).collect(),
+            start_us: 72_600,
+            end_us: Some(737_700),
+        }],
+        marks: vec![
+            mark(71_800, "pings sent n1:14 n2:23 n3:12", None),
+            mark(125_100, "pings sent n1:20 n2:9 n3:11", None),
+            mark(737_750, "n1 reconnects to n2 and n3", None),
+            mark(737_780, "the healed cluster is one mesh again", None),
+            mark(743_300, "pings sent n1:22 n2:17 n3:16", None),
+            mark(
+                755_000,
+                "no count ever went down (sampled every 40 ms)",
+                None,
+            ),
+        ],
+    };
+    s
 }

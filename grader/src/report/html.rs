@@ -6,14 +6,18 @@
 //! file and are inlined at build time. Every string from the run is
 //! escaped, because node and type names come from student code.
 //!
-//! Each stage gets its checks and an SVG timeline: a lane per node, and
-//! below them a lane per service the grader runs (the store); messages as
-//! arrows from (sent, sender) to (received, receiver) coloured by kind;
-//! fault bands over the lanes they affect; marks of the whole stage as
-//! dashed vertical lines, marks of one lane as dots on it. The SVG is drawn
-//! in full by this module, so it reads without JS; the small script adds
-//! zoom (drag across the plot, or the buttons), hiding message kinds, and
-//! lays labels out again with their measured widths.
+//! Each stage gets its checks and an SVG timeline: a lane per node, below
+//! them a lane per service the grader runs (the store), and at the bottom
+//! the grader's own node; messages as arrows from (sent, sender) to
+//! (received, receiver) coloured by kind; fault bands over the lanes they
+//! affect; marks of the whole stage as dashed vertical lines, marks of one
+//! lane as dots on it; above the axis, a strip with the whole stage. The
+//! SVG is drawn in full by this module, so it reads without JS (the
+//! grader's own traffic hidden by a class on it, as with JS). The small
+//! script opens each timeline on where its stage's story happens (see
+//! `default_view`), adds zoom (drag across the plot, the buttons, or the
+//! strip), the filters by origin, kind and payload type, and lays labels
+//! out again with their measured widths.
 
 use super::model::{
     CheckKind, FaultBand, FaultKind, Mark, RunReport, StageReport, StageStatus, Timeline,
@@ -26,6 +30,7 @@ use std::path::Path;
 /// Renders `report` as one self-contained HTML page.
 pub fn render(report: &RunReport) -> String {
     let kinds = Kinds::collect(report);
+    let types = Types::collect(report);
     let mut out = String::with_capacity(64 * 1024);
     out.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
     out.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
@@ -42,16 +47,19 @@ pub fn render(report: &RunReport) -> String {
     for (i, kind) in kinds.names.iter().enumerate() {
         let _ = writeln!(
             out,
-            ".k{i}{{stroke:{c}}} .h{i} .k{i}{{display:none}}",
+            ".k{i}{{stroke:{c}}} .hk{i} .k{i}{{display:none}}",
             c = kind_color(kind)
         );
+    }
+    for i in 0..types.entries.len() {
+        let _ = writeln!(out, ".ht{i} .t{i}{{display:none}}");
     }
     out.push_str("</style>\n</head>\n<body>\n");
     header(&mut out, report);
     summary(&mut out, report);
     out.push_str("<main>\n");
     for (i, stage) in report.stages.iter().enumerate() {
-        stage_section(&mut out, i, stage, &kinds);
+        stage_section(&mut out, i, stage, &kinds, &types);
     }
     out.push_str("</main>\n");
     let _ = writeln!(
@@ -126,7 +134,7 @@ fn summary(out: &mut String, r: &RunReport) {
     out.push_str("</tbody>\n</table>\n</nav>\n");
 }
 
-fn stage_section(out: &mut String, idx: usize, s: &StageReport, kinds: &Kinds) {
+fn stage_section(out: &mut String, idx: usize, s: &StageReport, kinds: &Kinds, types: &Types) {
     let _ = writeln!(
         out,
         "<section class=\"stage\" id=\"stage-{}\">\n<h2><span class=\"sn\">Stage {}</span> {} {} <span class=\"pts\">{}/{} pts · {}</span></h2>",
@@ -182,7 +190,7 @@ fn stage_section(out: &mut String, idx: usize, s: &StageReport, kinds: &Kinds) {
         }
         out.push_str("</div>\n");
     }
-    timeline(out, idx, s, kinds);
+    timeline(out, idx, s, kinds, types);
     out.push_str("</section>\n");
 }
 
@@ -248,10 +256,18 @@ fn badge(s: StageStatus) -> &'static str {
 const W: f64 = 1100.0;
 const X0: f64 = 150.0;
 const X1: f64 = W - 18.0;
+/// The overview strip above the axis: the whole stage, the part in view
+/// framed in it.
+const OV_Y: f64 = 6.0;
+const OV_H: f64 = 16.0;
+/// Width of one bar of the overview's message density.
+const OV_BIN: f64 = 3.0;
 const AXIS_H: f64 = 26.0;
+/// Top of the first lane: the overview, then the axis labels.
+const TOP: f64 = OV_Y + OV_H + AXIS_H;
 const LANE_H: f64 = 34.0;
-/// Space between the node lanes and the service lanes under them, so a
-/// service never reads as one more node.
+/// Space between groups of lanes (the nodes, the services under them, the
+/// grader's own node at the bottom), so that none reads as one more node.
 const SERVICE_GAP: f64 = 14.0;
 const MARK_ROW_H: f64 = 13.0;
 const MARK_ROWS: usize = 4;
@@ -264,13 +280,24 @@ const BAND_CHARS: usize = 48;
 const MARK_CHARS: usize = 40;
 const LANE_MARK_CHARS: usize = 32;
 
-/// Lanes: node lanes, then service lanes below a gap. A name that a
-/// message, band or lane mark uses but the lists missed gets a lane too, so
-/// nothing is silently left off the picture.
+/// What a lane stands for; lanes are drawn in this order, each group apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum LaneKind {
+    /// A node process of the code under test.
+    Node,
+    /// A service the grader runs for the nodes (the store).
+    Service,
+    /// The grader's own node, which drives the stage.
+    Control,
+}
+
+/// Lanes: node lanes, then service lanes, then the grader's own node, each
+/// group below a gap. A name that a message, band or lane mark uses but the
+/// lists missed gets a lane too, so nothing is silently left off the
+/// picture.
 struct Lanes {
     names: Vec<String>,
-    /// Index of the first service lane (`names.len()` when there is none).
-    first_service: usize,
+    kinds: Vec<LaneKind>,
 }
 
 impl Lanes {
@@ -288,15 +315,21 @@ impl Lanes {
                 all.push(n.clone());
             }
         }
-        let (services, mut names): (Vec<String>, Vec<String>) = all
-            .into_iter()
-            .partition(|n| find_lane(&tl.services, n).is_some());
-        let first_service = names.len();
-        names.extend(services);
-        Lanes {
-            names,
-            first_service,
-        }
+        let control: Vec<String> = tl.control.iter().cloned().collect();
+        let kind = |n: &str| {
+            if find_lane(&control, n).is_some() {
+                LaneKind::Control
+            } else if find_lane(&tl.services, n).is_some() {
+                LaneKind::Service
+            } else {
+                LaneKind::Node
+            }
+        };
+        let mut lanes: Vec<(LaneKind, String)> = all.into_iter().map(|n| (kind(&n), n)).collect();
+        // Stable: each group keeps its order.
+        lanes.sort_by_key(|(k, _)| *k);
+        let (kinds, names) = lanes.into_iter().unzip();
+        Lanes { names, kinds }
     }
 
     fn index(&self, name: &str) -> Option<usize> {
@@ -304,12 +337,22 @@ impl Lanes {
     }
 
     fn is_service(&self, i: usize) -> bool {
-        i >= self.first_service
+        self.kinds[i] == LaneKind::Service
+    }
+
+    fn is_control(&self, i: usize) -> bool {
+        self.kinds[i] == LaneKind::Control
+    }
+
+    /// Whether lane `i` is the first of a group drawn apart from the lanes
+    /// above it.
+    fn starts_group(&self, i: usize) -> bool {
+        i > 0 && self.kinds[i] != self.kinds[i - 1]
     }
 
     fn top(&self, i: usize) -> f64 {
-        let gap = if self.is_service(i) { SERVICE_GAP } else { 0.0 };
-        AXIS_H + LANE_H * i as f64 + gap
+        let gaps = (1..=i).filter(|&j| self.starts_group(j)).count();
+        TOP + LANE_H * i as f64 + SERVICE_GAP * gaps as f64
     }
 
     fn center(&self, i: usize) -> f64 {
@@ -318,11 +361,28 @@ impl Lanes {
 
     fn bottom(&self) -> f64 {
         match self.names.len() {
-            0 => AXIS_H,
+            0 => TOP,
             n => self.top(n - 1) + LANE_H,
         }
     }
+
+    /// The origin a message is filtered by: [`GRADER`] when the grader's
+    /// own node sends or receives it, else [`NODES`].
+    fn origin(&self, m: &TimelineMessage) -> usize {
+        let control = |n: &str| self.index(n).is_some_and(|i| self.is_control(i));
+        if control(&m.from) || control(&m.to) {
+            GRADER
+        } else {
+            NODES
+        }
+    }
 }
+
+/// Origins, for the origin filter: the code under test's own traffic, and
+/// the grader's (its rpc calls, the samplers that read the nodes' state,
+/// the exit signals that crash a process), hidden until asked for.
+const NODES: usize = 0;
+const GRADER: usize = 1;
 
 /// Lane of `name` among `names`: exact match, else the unique lane with the
 /// same short name (`n1` for `n1@127.0.0.1`).
@@ -415,6 +475,183 @@ impl Kinds {
     }
 }
 
+/// Every payload type in the report, grouped by the crate that defines it,
+/// in a fixed order, so a type has the same CSS class in every stage.
+struct Types {
+    entries: Vec<TypeEntry>,
+}
+
+/// One entry of the type filter.
+#[derive(Debug, Clone, PartialEq)]
+struct TypeEntry {
+    /// What messages are matched by: the full type name as the trace
+    /// records it, or a `#` key for what has no Rust type.
+    key: String,
+    /// The crate of the type (`contracts`, `netsplit`, `std`), or what
+    /// stands in for it.
+    group: String,
+    /// The name shown: the type without its module paths.
+    label: String,
+}
+
+/// Keys of the entries that are not Rust types.
+const UNTYPED: &str = "#untyped";
+const SERVICE_TYPE: &str = "#service:";
+/// Groups of those, and of the standard library's types.
+const UNTYPED_GROUP: &str = "no payload";
+const SERVICE_GROUP: &str = "services";
+const STD_GROUP: &str = "std";
+const RUNTIME_GROUP: &str = "netsplit";
+
+/// The type filter's key for a message. A service's traffic is one entry
+/// per service (its protocol), whatever the command: the trace of a store
+/// link names how many RESP messages a chunk held, not a type.
+fn type_key(m: &TimelineMessage, services: &[String]) -> String {
+    let service = [&m.from, &m.to]
+        .into_iter()
+        .find(|n| find_lane(services, n).is_some());
+    match (service, &m.type_name) {
+        (Some(s), _) => format!("{SERVICE_TYPE}{}", service_kind(s)),
+        (None, Some(t)) => t.clone(),
+        (None, None) => UNTYPED.to_string(),
+    }
+}
+
+/// The group of a type key: the crate of a type's outer name, the standard
+/// library's crates as one, primitives and tuples with them.
+fn type_group(key: &str) -> String {
+    if key == UNTYPED {
+        return UNTYPED_GROUP.into();
+    }
+    if key.starts_with(SERVICE_TYPE) {
+        return SERVICE_GROUP.into();
+    }
+    let outer = key.split('<').next().unwrap_or(key);
+    match outer.split_once("::") {
+        Some(("alloc" | "core" | "std", _)) | None => STD_GROUP.into(),
+        Some((krate, _)) => krate.to_string(),
+    }
+}
+
+/// Groups in the order the filter lists them: the part's own crates first,
+/// then the runtime's, the standard library's, the services', the rest.
+fn group_rank(group: &str) -> u8 {
+    match group {
+        RUNTIME_GROUP => 1,
+        STD_GROUP => 2,
+        SERVICE_GROUP => 3,
+        UNTYPED_GROUP => 4,
+        _ => 0,
+    }
+}
+
+/// A type name without its module paths:
+/// `alloc::collections::btree::map::BTreeMap<netsplit::pid::NodeName, u64>`
+/// reads `BTreeMap<NodeName, u64>`.
+fn short_type(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut ident = String::new();
+    let mut chars = name.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_alphanumeric() || c == '_' {
+            ident.push(c);
+        } else if c == ':' && chars.peek() == Some(&':') {
+            chars.next();
+            ident.clear();
+        } else {
+            out.push_str(&ident);
+            ident.clear();
+            out.push(c);
+        }
+    }
+    out.push_str(&ident);
+    out
+}
+
+impl Types {
+    fn collect(r: &RunReport) -> Types {
+        let mut keys: Vec<String> = Vec::new();
+        for s in &r.stages {
+            for m in &s.timeline.messages {
+                let k = type_key(m, &s.timeline.services);
+                if !keys.contains(&k) {
+                    keys.push(k);
+                }
+            }
+        }
+        let mut entries: Vec<TypeEntry> = keys
+            .into_iter()
+            .map(|key| {
+                let label = if key == UNTYPED {
+                    "none".to_string()
+                } else if let Some(s) = key.strip_prefix(SERVICE_TYPE) {
+                    s.to_string()
+                } else {
+                    short_type(&key)
+                };
+                TypeEntry {
+                    group: type_group(&key),
+                    key,
+                    label,
+                }
+            })
+            .collect();
+        // Two types that read the same once shortened keep their modules.
+        let labels: Vec<String> = entries.iter().map(|e| e.label.clone()).collect();
+        for e in &mut entries {
+            if labels.iter().filter(|l| **l == e.label).count() > 1 {
+                e.label = match e.key.split_once("::") {
+                    Some((_, rest)) => rest.to_string(),
+                    None => e.key.clone(),
+                };
+            }
+        }
+        entries.sort_by(|a, b| {
+            (group_rank(&a.group), &a.group, &a.label).cmp(&(
+                group_rank(&b.group),
+                &b.group,
+                &b.label,
+            ))
+        });
+        Types { entries }
+    }
+
+    fn index(&self, key: &str) -> usize {
+        self.entries.iter().position(|e| e.key == key).unwrap_or(0)
+    }
+}
+
+/// What the filters of one stage list, with counts: (index, messages).
+struct Present {
+    kinds: Vec<(usize, usize)>,
+    types: Vec<(usize, usize)>,
+    origins: [usize; 2],
+}
+
+impl Present {
+    fn count(tl: &Timeline, lanes: &Lanes, kinds: &Kinds, types: &Types) -> Present {
+        fn bump(list: &mut Vec<(usize, usize)>, i: usize) {
+            match list.iter_mut().find(|(j, _)| *j == i) {
+                Some((_, n)) => *n += 1,
+                None => list.push((i, 1)),
+            }
+        }
+        let mut p = Present {
+            kinds: vec![],
+            types: vec![],
+            origins: [0; 2],
+        };
+        for m in &tl.messages {
+            bump(&mut p.kinds, kinds.index(&m.kind));
+            bump(&mut p.types, types.index(&type_key(m, &tl.services)));
+            p.origins[lanes.origin(m)] += 1;
+        }
+        p.kinds.sort_unstable();
+        p.types.sort_unstable();
+        p
+    }
+}
+
 fn fault_class(k: FaultKind) -> &'static str {
     match k {
         FaultKind::Partition => "partition",
@@ -428,15 +665,225 @@ fn fault_class(k: FaultKind) -> &'static str {
     }
 }
 
-/// Maps times (µs since stage start) to x over the plot area.
+/// Maps times (µs since stage start) to x over the plot area, for the view
+/// from `t0` to `t1`.
+#[derive(Clone, Copy, Debug)]
 struct Scale {
-    end_us: u64,
+    t0: u64,
+    t1: u64,
 }
 
 impl Scale {
     fn x(&self, t: u64) -> f64 {
-        X0 + (t as f64 / self.end_us as f64) * (X1 - X0)
+        let span = self.t1.saturating_sub(self.t0).max(1) as f64;
+        X0 + (t as f64 - self.t0 as f64) / span * (X1 - X0)
     }
+}
+
+// ---------------------------------------------------------------------------
+// The view a timeline opens on.
+//
+// A stage is mostly quiet: its messages come in bursts of a few
+// milliseconds (a round of pings, the mesh forming, a recovery) between the
+// grader's waits, and a fault can last a second. At the scale of the whole
+// stage a burst of hundreds of messages is a few pixels wide. So the page
+// opens on its first fault (in a stage without faults, its first mark)
+// with the burst that leads up to it, and takes in what follows, up to the
+// stage's last mark, as long as every burst in view keeps enough width for
+// its lines to be told apart. The zoom buttons and the overview strip reach
+// the rest. Only the traffic shown by default counts (not the grader's).
+
+/// Sends further apart than this are two bursts.
+const BURST_GAP_US: u64 = 2_000;
+/// A mark or burst this close before the start of the view is part of it.
+const JOIN_US: u64 = 5_000;
+/// Fewer messages than this are not a burst: a few lines always read.
+const BURST_MIN: usize = 12;
+/// Width a burst of n messages needs: 2 px a message, up to 300 px.
+const BURST_PX_PER_MESSAGE: f64 = 2.0;
+const BURST_PX: f64 = 300.0;
+/// A burst sent all at once still counts as lasting this long.
+const BURST_MIN_US: u64 = 300;
+/// The narrowest view the page opens on.
+const MIN_VIEW_US: u64 = 2_000;
+/// A view this close to the whole stage opens on the whole stage.
+const WHOLE_ENOUGH: f64 = 0.95;
+
+/// A run of sends with no gap longer than [`BURST_GAP_US`], from its first
+/// send until nine in ten of its messages have arrived (its lines end
+/// there: a busy receiver can take its time).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Burst {
+    start: u64,
+    end: u64,
+    messages: usize,
+}
+
+impl Burst {
+    /// The widest view (µs) in which this burst keeps the width it needs.
+    fn widest_view(&self) -> f64 {
+        if self.messages < BURST_MIN {
+            return f64::INFINITY;
+        }
+        let lasts = (self.end - self.start).max(BURST_MIN_US) as f64;
+        let needs = (self.messages as f64 * BURST_PX_PER_MESSAGE).min(BURST_PX);
+        // Leave room for the view's padding.
+        lasts * (X1 - X0) * 0.9 / needs
+    }
+}
+
+/// The bursts of `sends`, (sent, arrived) sorted by sending time.
+fn bursts(sends: &[(u64, u64)]) -> Vec<Burst> {
+    let mut out: Vec<Burst> = Vec::new();
+    let mut i = 0;
+    while i < sends.len() {
+        let mut j = i + 1;
+        while j < sends.len() && sends[j].0 <= sends[j - 1].0 + BURST_GAP_US {
+            j += 1;
+        }
+        let run = &sends[i..j];
+        let last_sent = run[run.len() - 1].0;
+        let end = if run.len() < BURST_MIN {
+            last_sent
+        } else {
+            let mut arrived: Vec<u64> = run.iter().map(|(_, r)| *r).collect();
+            arrived.sort_unstable();
+            arrived[(arrived.len() * 9 / 10).min(arrived.len() - 1)].max(last_sent)
+        };
+        out.push(Burst {
+            start: run[0].0,
+            end,
+            messages: run.len(),
+        });
+        i = j;
+    }
+    out
+}
+
+/// The view (µs since the stage start) a stage's timeline opens on; the
+/// whole stage when there is nothing to focus on.
+fn default_view(tl: &Timeline, lanes: &Lanes, end_us: u64) -> (u64, u64) {
+    let whole = (0, end_us);
+    let mut sends: Vec<(u64, u64)> = tl
+        .messages
+        .iter()
+        .filter(|m| lanes.origin(m) == NODES)
+        .map(|m| {
+            let sent = m.sent_us.min(end_us);
+            (sent, m.received_us.unwrap_or(sent).clamp(sent, end_us))
+        })
+        .collect();
+    sends.sort_unstable();
+    let bursts = bursts(&sends);
+    let mut anchors: Vec<u64> = tl
+        .marks
+        .iter()
+        .map(|m| m.at_us)
+        .chain(tl.bands.iter().map(|b| b.start_us))
+        .chain(tl.bands.iter().filter_map(|b| b.end_us))
+        .filter(|&t| t < end_us)
+        .collect();
+    anchors.sort_unstable();
+    let first_fault = tl.bands.iter().map(|b| b.start_us).min();
+    let Some(focus) = first_fault
+        .or(anchors.first().copied())
+        .or(sends.first().map(|s| s.0))
+    else {
+        return whole;
+    };
+    let last = anchors.last().copied().unwrap_or(focus);
+
+    // Back over what leads up to the focus: the bursts and marks just
+    // before it, as long as the bursts still read with the focus in view.
+    let mut a = focus;
+    let mut widest = f64::INFINITY;
+    loop {
+        let before = a;
+        for b in &bursts {
+            if b.start >= a || b.end + JOIN_US < a {
+                continue;
+            }
+            let w = widest.min(b.widest_view());
+            if (focus.max(b.end) - b.start) as f64 <= w {
+                a = b.start;
+                widest = w;
+            }
+        }
+        for &t in &anchors {
+            if t < a && t + JOIN_US >= a {
+                a = t;
+            }
+        }
+        if a == before {
+            break;
+        }
+    }
+    // The story ends with the burst that answers its last mark.
+    let mut z = last.max(focus);
+    for b in &bursts {
+        if b.start <= z + JOIN_US && b.end > z {
+            z = b.end;
+        }
+    }
+
+    // Take in what follows while every burst in view keeps its width.
+    enum Item {
+        Burst(Burst),
+        Anchor(u64),
+    }
+    let mut items: Vec<(u64, Item)> = bursts
+        .iter()
+        .filter(|b| b.end >= a && b.start <= z)
+        .map(|b| (b.start, Item::Burst(*b)))
+        .chain(
+            anchors
+                .iter()
+                .filter(|&&t| t >= a && t <= z)
+                .map(|&t| (t, Item::Anchor(t))),
+        )
+        .collect();
+    items.sort_by_key(|(t, _)| *t);
+    let mut reach = focus;
+    let mut stopped_at = None;
+    for (_, item) in items {
+        let (end, w) = match item {
+            Item::Burst(b) => (b.end, widest.min(b.widest_view())),
+            Item::Anchor(t) => (t, widest),
+        };
+        if (end.max(a) - a) as f64 > w {
+            stopped_at = Some(match item {
+                Item::Burst(b) => b.start,
+                Item::Anchor(t) => t,
+            });
+            break;
+        }
+        widest = w;
+        reach = reach.max(end);
+    }
+    let reached = (reach - a) as f64;
+    let span = match stopped_at {
+        // As wide as the bursts in view allow, short of what comes next.
+        Some(s) if widest.is_finite() => reached.max(widest.min((s - a) as f64)),
+        _ => reached,
+    };
+    // Some context around a story that takes little time, unless a burst
+    // needs the view narrower: the story is then in its middle.
+    let floor = (end_us as f64 / 10.0)
+        .min(widest)
+        .max(MIN_VIEW_US.min(end_us) as f64);
+    let (start, span) = if span < floor {
+        (a as f64 + span / 2.0 - floor / 2.0, floor)
+    } else {
+        (a as f64, span)
+    };
+    let pad = (span * 0.05).max(200.0);
+    let t0 = (start - pad).max(0.0);
+    let t1 = (t0 + span + 2.0 * pad).min(end_us as f64);
+    let t0 = (t1 - span - 2.0 * pad).max(0.0);
+    if t1 - t0 >= WHOLE_ENOUGH * end_us as f64 {
+        return whole;
+    }
+    (t0.round() as u64, t1.round() as u64)
 }
 
 // ---------------------------------------------------------------------------
@@ -455,68 +902,195 @@ enum Fit {
     Span,
 }
 
-/// A label to lay out: its anchor's x, its text's width and how it fits.
+/// A label to lay out: its anchor's x (and its span's end), its text's
+/// length, how it fits, and whether a mark's line runs down to it through
+/// the rows above its own (a stage mark's label).
 #[derive(Clone, Copy, Debug)]
 struct Label {
     x: f64,
-    width: f64,
+    until_x: f64,
+    chars: usize,
     fit: Fit,
+    tail: bool,
 }
 
-/// Where a label went: its row and the x its text is anchored at (the end
-/// of the text when `end`, for a label flipped left of its point).
+/// Where a label went: its row, the x its text is anchored at (the end of
+/// the text when `end`, for a label flipped left of its point), and how
+/// many characters of it are shown (fewer than all, ending with `…`, when
+/// it was shortened to fit).
 #[derive(Clone, Copy, Debug, PartialEq)]
 struct Placed {
     row: usize,
     x: f64,
     end: bool,
+    chars: usize,
 }
 
 /// From an anchor to its text, and between two labels in a row.
 const LABEL_DX: f64 = 4.0;
 const LABEL_GAP: f64 = 6.0;
+/// Room kept between a mark's line and a label it passes.
+const TAIL_GAP: f64 = 3.0;
 /// A character at the labels' 10px font, on the generous side so that
 /// estimated labels rather leave a gap than overlap.
 const CHAR_W: f64 = 6.2;
+/// A label is shortened to no fewer characters than this (with its `…`).
+const MIN_CHARS: usize = 7;
 
-fn label_width(text: &str) -> f64 {
-    CHAR_W * text.chars().count() as f64
+fn label_width(chars: usize) -> f64 {
+    CHAR_W * chars as f64
 }
 
-/// Lays `labels` out in `rows` rows, greedily from the left: no two overlap
-/// and none leaves the plot. A label with no room left is hidden; its mark
-/// still carries the text in a tooltip.
-fn place_labels(labels: &[Label], rows: usize) -> Vec<Option<Placed>> {
-    let (lo, hi) = (X0 + 2.0, X1 - 2.0);
-    let extents: Vec<(f64, f64, Placed)> = labels
-        .iter()
-        .map(|l| {
-            let at = |x: f64, end: bool| Placed { row: 0, x, end };
-            match l.fit {
-                Fit::Span => {
-                    let s = (l.x.max(lo) + LABEL_DX).min(hi - l.width).max(lo);
-                    (s, s + l.width, at(s, false))
+impl Label {
+    /// Start, end and flip of the label's text at `width`, or `None` when
+    /// its anchor is out of view.
+    fn extent(&self, width: f64) -> Option<(f64, f64, bool)> {
+        let (lo, hi) = (X0 + 2.0, X1 - 2.0);
+        match self.fit {
+            Fit::Span => {
+                if self.until_x < lo || self.x > hi {
+                    return None;
                 }
-                Fit::Point if l.x + LABEL_DX + l.width <= hi => {
-                    let s = l.x + LABEL_DX;
-                    (s, s + l.width, at(s, false))
-                }
-                Fit::Point => {
-                    let e = (l.x - LABEL_DX).max(lo + l.width);
-                    (e - l.width, e, at(e, true))
-                }
+                let s = (self.x.max(lo) + LABEL_DX).min(hi - width).max(lo);
+                Some((s, s + width, false))
             }
-        })
+            Fit::Point if self.x < X0 || self.x > X1 => None,
+            Fit::Point if self.x + LABEL_DX + width <= hi => {
+                let s = self.x + LABEL_DX;
+                Some((s, s + width, false))
+            }
+            Fit::Point => {
+                let e = (self.x - LABEL_DX).max(lo + width);
+                Some((e - width, e, true))
+            }
+        }
+    }
+}
+
+/// What the labels placed so far take: text boxes per row, and the lines of
+/// stage marks, each running down through the rows above its label's.
+struct Taken {
+    boxes: Vec<Vec<(f64, f64)>>,
+    tails: Vec<(f64, usize)>,
+}
+
+impl Taken {
+    fn free(&self, row: usize, (s, e): (f64, f64), l: &Label) -> bool {
+        let clear = |a: f64, b: f64| b + LABEL_GAP <= s || e + LABEL_GAP <= a;
+        self.boxes[row].iter().all(|&(a, b)| clear(a, b))
+            && self
+                .tails
+                .iter()
+                .all(|&(x, r)| r <= row || x < s - TAIL_GAP || x > e + TAIL_GAP)
+            && (!l.tail
+                || self.boxes[..row]
+                    .iter()
+                    .flatten()
+                    .all(|&(a, b)| l.x < a - TAIL_GAP || l.x > b + TAIL_GAP))
+    }
+}
+
+/// Lays `labels` out in `rows` rows: no two overlap, no mark's line crosses
+/// another mark's label, and none leaves the plot. A label with no room at
+/// its full length is shortened to the room left in the row that has most;
+/// with less room than [`MIN_CHARS`] it is hidden. Its mark keeps the whole
+/// text in a tooltip either way.
+///
+/// Labels are placed one by one, each in the first row with room. Marks
+/// close together then stack as a staircase, each line passing beside the
+/// labels above its own: labels to the right of their marks taken from the
+/// right (the leftmost mark's label lowest), labels turned left of their
+/// marks at the right edge taken from the left. That order, and plain
+/// right to left and left to right, are tried; the one that shows most
+/// wins.
+fn place_labels(labels: &[Label], rows: usize) -> Vec<Option<Placed>> {
+    let mut order: Vec<(f64, usize)> = labels
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.extent(label_width(l.chars)).is_some())
+        .map(|(i, l)| (l.x, i))
         .collect();
-    let mut order: Vec<usize> = (0..labels.len()).collect();
-    order.sort_by(|&a, &b| extents[a].0.total_cmp(&extents[b].0));
-    let mut ends = vec![f64::NEG_INFINITY; rows];
+    // By their marks (a label turned left of its mark starts further left
+    // the longer it is).
+    order.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let ltr: Vec<usize> = order.iter().map(|(_, i)| *i).collect();
+    let rtl: Vec<usize> = ltr.iter().rev().copied().collect();
+    // Labels turned left at the right edge from the left, then the others
+    // from the right.
+    let flipped = |i: &usize| {
+        let l = &labels[*i];
+        l.extent(label_width(l.chars))
+            .is_some_and(|(_, _, end)| end)
+    };
+    let mixed: Vec<usize> = ltr
+        .iter()
+        .filter(|i| flipped(i))
+        .chain(rtl.iter().filter(|i| !flipped(i)))
+        .copied()
+        .collect();
+    let shown = |p: &[Option<Placed>]| {
+        let placed = p.iter().flatten();
+        (
+            placed.clone().count(),
+            placed.map(|p| p.chars).sum::<usize>(),
+        )
+    };
+    [mixed, rtl, ltr]
+        .into_iter()
+        .map(|order| place_in_order(labels, rows, order.into_iter()))
+        .reduce(|best, p| if shown(&p) > shown(&best) { p } else { best })
+        .unwrap_or_default()
+}
+
+fn place_in_order(
+    labels: &[Label],
+    rows: usize,
+    order: impl Iterator<Item = usize>,
+) -> Vec<Option<Placed>> {
+    let mut taken = Taken {
+        boxes: vec![vec![]; rows],
+        tails: vec![],
+    };
     let mut placed = vec![None; labels.len()];
     for i in order {
-        let (start, end, p) = extents[i];
-        if let Some(row) = (0..rows).find(|&r| ends[r] + LABEL_GAP <= start) {
-            ends[row] = end;
-            placed[i] = Some(Placed { row, ..p });
+        let l = &labels[i];
+        let fits = |row: usize, chars: usize| {
+            l.extent(label_width(chars))
+                .filter(|&(s, e, _)| taken.free(row, (s, e), l))
+        };
+        let full = (0..rows).find_map(|r| fits(r, l.chars).map(|x| (r, l.chars, x)));
+        let best = full.or_else(|| {
+            (0..rows)
+                .filter_map(|r| {
+                    // The longest shortened text that fits in row r.
+                    let (mut lo, mut hi) = (MIN_CHARS, l.chars.checked_sub(1)?);
+                    if hi < lo {
+                        return None;
+                    }
+                    fits(r, lo)?;
+                    while lo < hi {
+                        let mid = (lo + hi).div_ceil(2);
+                        if fits(r, mid).is_some() {
+                            lo = mid;
+                        } else {
+                            hi = mid - 1;
+                        }
+                    }
+                    Some((r, lo, fits(r, lo)?))
+                })
+                .max_by_key(|(r, chars, _)| (*chars, std::cmp::Reverse(*r)))
+        });
+        if let Some((row, chars, (s, e, end))) = best {
+            taken.boxes[row].push((s, e));
+            if l.tail {
+                taken.tails.push((l.x, row));
+            }
+            placed[i] = Some(Placed {
+                row,
+                x: if end { e } else { s },
+                end,
+                chars,
+            });
         }
     }
     placed
@@ -532,12 +1106,12 @@ struct LabelText<'a> {
     /// End of the span, for a [`Fit::Span`] label.
     until_us: Option<u64>,
     anchor_x: f64,
-    /// Tooltip and text, both already escaped.
+    /// Tooltip, already escaped.
     title: &'a str,
+    /// The text (not escaped), at most as long as its kind allows.
     text: &'a str,
-    /// Whether the element before it is a mark line that should reach down
-    /// to the label's row.
-    tail: bool,
+    /// The mark line (its `data-m`) that reaches down to the label's row.
+    tail: Option<usize>,
 }
 
 fn label_text(out: &mut String, l: &LabelText, placed: Option<Placed>) {
@@ -562,13 +1136,22 @@ fn label_text(out: &mut String, l: &LabelText, placed: Option<Placed>) {
     let rows: Vec<String> = l.rows.iter().map(|y| y.to_string()).collect();
     let _ = write!(
         out,
-        " data-g=\"{}\" data-ys=\"{}\"{}><title>{}</title>{}</text>",
+        " data-g=\"{}\" data-ys=\"{}\"",
         l.group,
         rows.join(" "),
-        if l.tail { " data-tail=\"\"" } else { "" },
-        l.title,
-        l.text
     );
+    if let Some(m) = l.tail {
+        let _ = write!(out, " data-tail=\"{m}\"");
+    }
+    let shown = match placed {
+        Some(p) if p.chars < l.text.chars().count() => {
+            // Shortened to fit: the script lays it out again from all of it.
+            let _ = write!(out, " data-full=\"{}\"", esc(l.text));
+            truncate(l.text, p.chars)
+        }
+        _ => l.text.to_string(),
+    };
+    let _ = write!(out, "><title>{}</title>{}</text>", l.title, esc(&shown));
 }
 
 /// The lane a mark belongs on, if it names one the timeline has.
@@ -581,14 +1164,19 @@ fn lane_rows(lanes: &Lanes, i: usize) -> [f64; 2] {
     LANE_LABEL_ROWS.map(|dy| lanes.top(i) + dy)
 }
 
-/// Lays out the labels that sit inside lanes, lane by lane: fault bands'
-/// (on the first lane they cover) and lane marks'. Returns the placements
-/// by band index and by mark index.
-fn place_lane_labels(
-    tl: &Timeline,
-    lanes: &Lanes,
-    sc: &Scale,
-) -> (Vec<Option<Placed>>, Vec<Option<Placed>>) {
+/// The labels of a timeline, laid out for one view: fault bands' (on the
+/// first lane they cover) and lane marks' inside the lanes, stage marks' in
+/// rows under them. By band index and by mark index.
+struct Layout {
+    bands: Vec<Option<Placed>>,
+    marks: Vec<Option<Placed>>,
+    /// Rows the stage marks' labels use: all of them when one had to be
+    /// shortened or hidden (the script, measuring the real text, may find
+    /// room in a row the estimate left empty).
+    rows: usize,
+}
+
+fn layout_labels(tl: &Timeline, lanes: &Lanes, sc: &Scale, end_us: u64) -> Layout {
     enum Owner {
         Band(usize),
         Mark(usize),
@@ -596,26 +1184,34 @@ fn place_lane_labels(
     let mut per_lane: Vec<Vec<(Owner, Label)>> = (0..lanes.names.len()).map(|_| vec![]).collect();
     for (i, b) in tl.bands.iter().enumerate() {
         let lane = band_spans(b, lanes)[0].0;
-        let width = label_width(&truncate(&b.label, BAND_CHARS));
         let label = Label {
             x: sc.x(b.start_us),
-            width,
+            until_x: sc.x(b.end_us.unwrap_or(end_us)),
+            chars: b.label.chars().count().min(BAND_CHARS),
             fit: Fit::Span,
+            tail: false,
         };
         per_lane[lane].push((Owner::Band(i), label));
     }
+    let mut stage_marks: Vec<(usize, Label)> = vec![];
     for (i, m) in tl.marks.iter().enumerate() {
-        if let Some(lane) = mark_lane(m, lanes) {
-            let label = Label {
-                x: sc.x(m.at_us),
-                width: label_width(&truncate(&m.label, LANE_MARK_CHARS)),
-                fit: Fit::Point,
-            };
-            per_lane[lane].push((Owner::Mark(i), label));
+        let point = |chars: usize, tail: bool| Label {
+            x: sc.x(m.at_us),
+            until_x: sc.x(m.at_us),
+            chars: m.label.chars().count().min(chars),
+            fit: Fit::Point,
+            tail,
+        };
+        match mark_lane(m, lanes) {
+            Some(lane) => per_lane[lane].push((Owner::Mark(i), point(LANE_MARK_CHARS, false))),
+            None => stage_marks.push((i, point(MARK_CHARS, true))),
         }
     }
-    let mut bands = vec![None; tl.bands.len()];
-    let mut marks = vec![None; tl.marks.len()];
+    let mut out = Layout {
+        bands: vec![None; tl.bands.len()],
+        marks: vec![None; tl.marks.len()],
+        rows: 0,
+    };
     for items in per_lane {
         let labels: Vec<Label> = items.iter().map(|(_, l)| *l).collect();
         for ((owner, _), p) in items
@@ -623,29 +1219,26 @@ fn place_lane_labels(
             .zip(place_labels(&labels, LANE_LABEL_ROWS.len()))
         {
             match owner {
-                Owner::Band(i) => bands[*i] = p,
-                Owner::Mark(i) => marks[*i] = p,
+                Owner::Band(i) => out.bands[*i] = p,
+                Owner::Mark(i) => out.marks[*i] = p,
             }
         }
     }
-    (bands, marks)
+    let labels: Vec<Label> = stage_marks.iter().map(|(_, l)| *l).collect();
+    for ((i, l), p) in stage_marks.iter().zip(place_labels(&labels, MARK_ROWS)) {
+        out.marks[*i] = p;
+        out.rows = match p {
+            Some(p) if p.chars == l.chars => out.rows.max(p.row + 1),
+            _ => MARK_ROWS,
+        };
+    }
+    out
 }
 
-fn timeline(out: &mut String, idx: usize, s: &StageReport, kinds: &Kinds) {
+fn timeline(out: &mut String, idx: usize, s: &StageReport, kinds: &Kinds, types: &Types) {
     let tl = &s.timeline;
     let lanes = Lanes::new(tl);
     let id = format!("tl{idx}");
-
-    // Kinds present in this stage, with counts, for the legend.
-    let mut present: Vec<(usize, usize)> = Vec::new();
-    for m in &tl.messages {
-        let k = kinds.index(&m.kind);
-        match present.iter_mut().find(|(i, _)| *i == k) {
-            Some((_, n)) => *n += 1,
-            None => present.push((k, 1)),
-        }
-    }
-    present.sort_unstable();
 
     out.push_str("<div class=\"tl\">\n");
     if lanes.names.is_empty() {
@@ -657,38 +1250,29 @@ fn timeline(out: &mut String, idx: usize, s: &StageReport, kinds: &Kinds) {
         return;
     }
 
-    legend(out, &id, tl, &lanes, &present, kinds);
-
+    let present = Present::count(tl, &lanes, kinds, types);
     let end_us = time_end(s);
-    let sc = Scale { end_us };
+    let sc = Scale { t0: 0, t1: end_us };
+    let (v0, v1) = default_view(tl, &lanes, end_us);
+    filter_bar(out, &id, tl, &lanes, &present, kinds, types, end_us);
+
     let lanes_bottom = lanes.bottom();
-    let (band_labels, mut mark_labels) = place_lane_labels(tl, &lanes, &sc);
-    // Marks of the whole stage: labels in rows under the lanes.
-    let stage_marks: Vec<usize> = (0..tl.marks.len())
-        .filter(|&i| mark_lane(&tl.marks[i], &lanes).is_none())
-        .collect();
-    let labels: Vec<Label> = stage_marks
-        .iter()
-        .map(|&i| Label {
-            x: sc.x(tl.marks[i].at_us),
-            width: label_width(&truncate(&tl.marks[i].label, MARK_CHARS)),
-            fit: Fit::Point,
-        })
-        .collect();
-    for (&i, p) in stage_marks.iter().zip(place_labels(&labels, MARK_ROWS)) {
-        mark_labels[i] = p;
-    }
-    let used_rows = stage_marks
-        .iter()
-        .filter_map(|&i| mark_labels[i])
-        .map(|p| p.row + 1)
-        .max()
-        .unwrap_or(0);
+    // Drawn for the whole stage, which the page shows without its script;
+    // with it, the page opens on the default view, whose stage mark labels
+    // may take more rows.
+    let layout = layout_labels(tl, &lanes, &sc, end_us);
+    let opening = layout_labels(tl, &lanes, &Scale { t0: v0, t1: v1 }, end_us);
+    let used_rows = layout.rows.max(opening.rows);
     let height = lanes_bottom + 6.0 + MARK_ROW_H * used_rows as f64;
 
+    let hidden = if present.origins[GRADER] > 0 {
+        " ho1"
+    } else {
+        ""
+    };
     let _ = writeln!(
         out,
-        "<svg id=\"{id}\" class=\"tl-svg\" width=\"{W}\" height=\"{height}\" viewBox=\"0 0 {W} {height}\" data-x0=\"{X0}\" data-x1=\"{X1}\" data-end=\"{end_us}\" data-top=\"{AXIS_H}\" data-bottom=\"{lanes_bottom}\" role=\"img\" aria-label=\"message timeline of stage {}\">",
+        "<svg id=\"{id}\" class=\"tl-svg{hidden}\" width=\"{W}\" height=\"{height}\" viewBox=\"0 0 {W} {height}\" data-x0=\"{X0}\" data-x1=\"{X1}\" data-end=\"{end_us}\" data-view=\"{v0} {v1}\" data-top=\"{TOP}\" data-bottom=\"{lanes_bottom}\" data-ov=\"{OV_Y} {OV_H}\" role=\"img\" aria-label=\"message timeline of stage {}\">",
         s.number
     );
     // Clip and arrowheads (one marker per kind: SVG 1.1 markers cannot take
@@ -699,7 +1283,7 @@ fn timeline(out: &mut String, idx: usize, s: &StageReport, kinds: &Kinds) {
         "<clipPath id=\"{id}-c\"><rect x=\"{X0}\" y=\"0\" width=\"{}\" height=\"{height}\"/></clipPath>",
         X1 - X0
     );
-    for (k, _) in &present {
+    for (k, _) in &present.kinds {
         let _ = write!(
             out,
             "<marker id=\"{id}-a{k}\" viewBox=\"0 0 6 6\" refX=\"6\" refY=\"3\" markerWidth=\"5\" markerHeight=\"5\" orient=\"auto\"><path d=\"M0,0L6,3L0,6z\" fill=\"{}\"/></marker>",
@@ -709,6 +1293,7 @@ fn timeline(out: &mut String, idx: usize, s: &StageReport, kinds: &Kinds) {
     out.push_str("</defs>\n");
 
     lanes_group(out, &lanes);
+    overview(out, tl, &lanes, end_us);
 
     // Axis ticks (the script redraws them on zoom).
     out.push_str("<g class=\"ax\">");
@@ -719,8 +1304,8 @@ fn timeline(out: &mut String, idx: usize, s: &StageReport, kinds: &Kinds) {
         let _ = write!(
             out,
             "<line x1=\"{x:.1}\" y1=\"{}\" x2=\"{x:.1}\" y2=\"{lanes_bottom}\"/><text x=\"{x:.1}\" y=\"{}\">{}</text>",
-            AXIS_H - 4.0,
-            AXIS_H - 9.0,
+            TOP - 4.0,
+            TOP - 9.0,
             tick_label(t, step)
         );
         t += step;
@@ -728,15 +1313,18 @@ fn timeline(out: &mut String, idx: usize, s: &StageReport, kinds: &Kinds) {
     out.push_str("</g>\n");
 
     let _ = writeln!(out, "<g clip-path=\"url(#{id}-c)\">");
-    let band_texts = bands(out, tl, &lanes, &sc, &band_labels);
-    messages(out, &id, tl, &lanes, &sc, kinds);
+    let band_texts = bands(out, tl, &lanes, &sc, &layout.bands);
+    messages(out, &id, tl, &lanes, &sc, kinds, types);
+    // Mark lines under every label: where one passes a label inside a
+    // lane, the label's halo hides it.
+    let mark_texts = marks(out, tl, &lanes, &sc, used_rows, &layout.marks);
     out.push_str(&band_texts);
-    marks(out, tl, &lanes, &sc, used_rows, &mark_labels);
+    out.push_str(&mark_texts);
     out.push_str("</g>\n");
     let _ = writeln!(
         out,
-        "<rect class=\"sel\" x=\"0\" y=\"{AXIS_H}\" width=\"0\" height=\"{}\"/>",
-        lanes_bottom - AXIS_H
+        "<rect class=\"sel\" x=\"0\" y=\"{TOP}\" width=\"0\" height=\"{}\"/>",
+        lanes_bottom - TOP
     );
     out.push_str("</svg>\n</div>\n");
 }
@@ -746,15 +1334,13 @@ fn lanes_group(out: &mut String, lanes: &Lanes) {
     for (i, name) in lanes.names.iter().enumerate() {
         let top = lanes.top(i);
         let y = lanes.center(i);
-        let svc = lanes.is_service(i);
-        let class = if svc {
-            " svc"
-        } else if i % 2 == 1 {
-            " odd"
-        } else {
-            ""
+        let (class, line) = match lanes.kinds[i] {
+            LaneKind::Service => (" svc", " svc"),
+            LaneKind::Control => (" ctl", " ctl"),
+            LaneKind::Node if i % 2 == 1 => (" odd", ""),
+            LaneKind::Node => ("", ""),
         };
-        if i == lanes.first_service {
+        if lanes.starts_group(i) {
             let y = top - SERVICE_GAP / 2.0;
             let _ = write!(
                 out,
@@ -763,29 +1349,114 @@ fn lanes_group(out: &mut String, lanes: &Lanes) {
         }
         let _ = write!(
             out,
-            "<rect class=\"lane{class}\" x=\"0\" y=\"{top}\" width=\"{W}\" height=\"{LANE_H}\"/><line class=\"axis-lane{}\" x1=\"{X0}\" y1=\"{y}\" x2=\"{X1}\" y2=\"{y}\"/>",
-            if svc { " svc" } else { "" }
+            "<rect class=\"lane{class}\" x=\"0\" y=\"{top}\" width=\"{W}\" height=\"{LANE_H}\"/><line class=\"axis-lane{line}\" x1=\"{X0}\" y1=\"{y}\" x2=\"{X1}\" y2=\"{y}\"/>"
         );
         let x = X0 - 8.0;
         let y = y + 4.0;
-        if svc {
-            let kind = service_kind(name);
-            let _ = write!(
-                out,
-                "<text class=\"ln svc\" x=\"{x}\" y=\"{y}\"><title>{}: a service the grader runs ({kind}), not a node</title>{} <tspan class=\"sk\">({kind})</tspan></text>",
-                esc(name),
-                esc(&truncate(name, LABEL_CHARS.saturating_sub(kind.len() + 3)))
-            );
-        } else {
-            let _ = write!(
-                out,
-                "<text class=\"ln\" x=\"{x}\" y=\"{y}\"><title>{}</title>{}</text>",
-                esc(name),
-                esc(&truncate(name, LABEL_CHARS))
-            );
+        match lanes.kinds[i] {
+            LaneKind::Service => {
+                let kind = service_kind(name);
+                let _ = write!(
+                    out,
+                    "<text class=\"ln svc\" x=\"{x}\" y=\"{y}\"><title>{}: a service the grader runs ({kind}), not a node</title>{} <tspan class=\"sk\">({kind})</tspan></text>",
+                    esc(name),
+                    esc(&truncate(name, LABEL_CHARS.saturating_sub(kind.len() + 3)))
+                );
+            }
+            LaneKind::Control => {
+                let _ = write!(
+                    out,
+                    "<text class=\"ln ctl\" x=\"{x}\" y=\"{y}\"><title>{}: the grader's own node, hidden from the others, which drives the stage; its traffic is under Origin</title>{} <tspan class=\"sk\">(control)</tspan></text>",
+                    esc(name),
+                    esc(&truncate(short_name(name), LABEL_CHARS - 10))
+                );
+            }
+            LaneKind::Node => {
+                let _ = write!(
+                    out,
+                    "<text class=\"ln\" x=\"{x}\" y=\"{y}\"><title>{}</title>{}</text>",
+                    esc(name),
+                    esc(&truncate(name, LABEL_CHARS))
+                );
+            }
         }
     }
     out.push_str("</g>\n");
+}
+
+/// The overview strip: the whole stage at a glance (fault bands, marks, and
+/// how many messages the filters show, as bars), with the part in view
+/// framed. The script keeps the frame and the bars up to date; clicking or
+/// dragging in the strip moves the view.
+fn overview(out: &mut String, tl: &Timeline, lanes: &Lanes, end_us: u64) {
+    let sc = Scale { t0: 0, t1: end_us };
+    let _ = write!(
+        out,
+        "<g class=\"ov\"><title>the whole stage: click or drag to move the view</title><text class=\"ln ov-l\" x=\"{}\" y=\"{}\">whole stage</text><rect class=\"ov-bg\" x=\"{X0}\" y=\"{OV_Y}\" width=\"{}\" height=\"{OV_H}\"/>",
+        X0 - 8.0,
+        OV_Y + OV_H - 4.0,
+        X1 - X0
+    );
+    for b in &tl.bands {
+        let x = sc.x(b.start_us);
+        let w = (sc.x(b.end_us.unwrap_or(end_us).max(b.start_us)) - x).max(1.0);
+        let _ = write!(
+            out,
+            "<rect class=\"ov-b f-{}\" x=\"{x:.1}\" y=\"{OV_Y}\" width=\"{w:.1}\" height=\"{OV_H}\"/>",
+            fault_class(b.kind)
+        );
+    }
+    let sends: Vec<u64> = tl
+        .messages
+        .iter()
+        .filter(|m| lanes.origin(m) == NODES)
+        .map(|m| m.sent_us)
+        .collect();
+    let _ = write!(
+        out,
+        "<path class=\"ov-d\" d=\"{}\"/>",
+        density_path(&sends, end_us)
+    );
+    for m in tl.marks.iter().filter(|m| mark_lane(m, lanes).is_none()) {
+        let x = sc.x(m.at_us);
+        let _ = write!(
+            out,
+            "<line class=\"ov-m\" x1=\"{x:.1}\" y1=\"{OV_Y}\" x2=\"{x:.1}\" y2=\"{}\"/>",
+            OV_Y + OV_H
+        );
+    }
+    let _ = writeln!(
+        out,
+        "<rect class=\"vp\" x=\"{X0}\" y=\"{}\" width=\"{}\" height=\"{}\"/></g>",
+        OV_Y - 1.0,
+        X1 - X0,
+        OV_H + 2.0
+    );
+}
+
+/// The overview's bars: messages sent per [`OV_BIN`] pixels of the whole
+/// stage, a bar's height growing with the square root of its count (the
+/// same rule as the script's).
+fn density_path(sends: &[u64], end_us: u64) -> String {
+    let bins = ((X1 - X0) / OV_BIN).floor() as usize;
+    let mut counts = vec![0usize; bins];
+    for &t in sends {
+        let i = (t as f64 / end_us.max(1) as f64 * bins as f64) as usize;
+        counts[i.min(bins - 1)] += 1;
+    }
+    let max = counts.iter().copied().max().unwrap_or(0).max(1) as f64;
+    let mut d = String::new();
+    for (i, &n) in counts.iter().enumerate().filter(|(_, n)| **n > 0) {
+        let h = ((n as f64 / max).sqrt() * (OV_H - 2.0)).max(1.5);
+        let _ = write!(
+            d,
+            "M{:.1} {}v-{h:.1}h{}v{h:.1}z",
+            X0 + i as f64 * OV_BIN,
+            OV_Y + OV_H,
+            OV_BIN - 0.5
+        );
+    }
+    d
 }
 
 /// The end of the time axis: the stage's duration, or later if something
@@ -807,33 +1478,118 @@ fn time_end(s: &StageReport) -> u64 {
     s.duration_ms.saturating_mul(1000).max(latest).max(1000)
 }
 
-fn legend(
+/// The bar above a timeline: zoom, what is in view, and the filters by
+/// origin, kind and payload type (a message is drawn when all three show
+/// it), then the key to the bands and marks.
+#[allow(clippy::too_many_arguments)]
+fn filter_bar(
     out: &mut String,
     id: &str,
     tl: &Timeline,
     lanes: &Lanes,
-    present: &[(usize, usize)],
+    present: &Present,
     kinds: &Kinds,
+    types: &Types,
+    end_us: u64,
 ) {
     let _ = write!(out, "<div class=\"tl-bar\" data-for=\"{id}\">");
-    out.push_str("<span class=\"zoom\"><button type=\"button\" data-z=\"in\" title=\"zoom in\">+</button><button type=\"button\" data-z=\"out\" title=\"zoom out\">−</button><button type=\"button\" data-z=\"left\" title=\"earlier\">◀</button><button type=\"button\" data-z=\"right\" title=\"later\">▶</button><button type=\"button\" data-z=\"reset\" title=\"whole stage\">reset</button></span>");
+    out.push_str("<div class=\"row\"><span class=\"zoom\"><button type=\"button\" data-z=\"in\" title=\"zoom in\">+</button><button type=\"button\" data-z=\"out\" title=\"zoom out\">−</button><button type=\"button\" data-z=\"left\" title=\"earlier\">◀</button><button type=\"button\" data-z=\"right\" title=\"later\">▶</button><button type=\"button\" data-z=\"fit\" title=\"where the stage's story starts, zoomed so that its bursts read (the opening view)\">fit</button><button type=\"button\" data-z=\"reset\" title=\"the whole stage\">all</button></span>");
     let _ = write!(
         out,
-        "<span class=\"dim\">{} messages · drag across the plot to zoom</span>",
+        "<span class=\"dim\"><span class=\"vw\">showing the whole stage, {}</span> · {} messages · drag across the plot to zoom, in the strip above it to move</span></div>",
+        fmt_ms(end_us / 1000),
         tl.messages.len()
     );
-    out.push_str("<span class=\"legend\">");
-    for (k, n) in present {
-        let kind = &kinds.names[*k];
-        let _ = write!(
-            out,
-            "<label title=\"show or hide {0} frames\"><input type=\"checkbox\" checked data-k=\"{k}\"><i class=\"sw\" style=\"background:{1}\"></i>{0} <span class=\"dim\">{n}</span></label>",
-            esc(kind),
-            kind_color(kind)
+
+    if !tl.messages.is_empty() {
+        out.push_str("<div class=\"row\" data-filter=\"origin\"><span class=\"rh\">Origin</span>");
+        let origins = [
+            (
+                NODES,
+                "between nodes",
+                "messages between the nodes (and the services they use)".to_string(),
+            ),
+            (
+                GRADER,
+                "the grader's own",
+                format!(
+                    "messages to and from {}, the grader's own node: the rpc calls that drive the nodes, the samplers that read their state, the exit signals that crash a process",
+                    esc(tl.control.as_deref().unwrap_or("the grader"))
+                ),
+            ),
+        ];
+        for (o, name, title) in origins {
+            let n = present.origins[o];
+            if n == 0 {
+                continue;
+            }
+            let _ = write!(
+                out,
+                "<label title=\"{title}\"><input type=\"checkbox\"{} data-f=\"o{o}\">{name} <span class=\"dim\">{n}</span></label>",
+                if o == GRADER { "" } else { " checked" }
+            );
+        }
+        out.push_str(
+            "</div>\n<div class=\"row\" data-filter=\"kind\"><span class=\"rh\">Kind</span>",
         );
+        for (k, n) in &present.kinds {
+            let kind = &kinds.names[*k];
+            let _ = write!(
+                out,
+                "<label title=\"show or hide {0} frames\"><input type=\"checkbox\" checked data-f=\"k{k}\"><i class=\"sw\" style=\"background:{1}\"></i>{0} <span class=\"dim\">{n}</span></label>",
+                esc(kind),
+                kind_color(kind)
+            );
+        }
+        out.push_str(
+            "</div>\n<div class=\"row\" data-filter=\"type\"><span class=\"rh\">Type</span>",
+        );
+        let mut groups: Vec<(&str, Vec<(usize, usize)>)> = Vec::new();
+        for &(t, n) in &present.types {
+            let g = types.entries[t].group.as_str();
+            match groups.iter_mut().find(|(name, _)| *name == g) {
+                Some((_, list)) => list.push((t, n)),
+                None => groups.push((g, vec![(t, n)])),
+            }
+        }
+        for (gi, (group, list)) in groups.iter().enumerate() {
+            out.push_str("<span class=\"tg\">");
+            let total: usize = list.iter().map(|(_, n)| n).sum();
+            let title = match *group {
+                RUNTIME_GROUP => "types of the runtime's own messages: the global name server, rpc, process groups".to_string(),
+                STD_GROUP => "types of the standard library, such as the maps and vectors calls answer with".to_string(),
+                SERVICE_GROUP => "traffic between the nodes and the services the grader runs".to_string(),
+                UNTYPED_GROUP => "frames with no payload: monitors, links, exit signals, the mesh's peer lists".to_string(),
+                g => format!("types defined in the crate {}", esc(g)),
+            };
+            if list.len() > 1 {
+                let _ = write!(
+                    out,
+                    "<label class=\"grp\" title=\"{title}: show or hide them all\"><input type=\"checkbox\" checked data-grp=\"{id}-g{gi}\">{} <span class=\"dim\">{total}</span></label>",
+                    esc(group)
+                );
+            }
+            for (t, n) in list {
+                let e = &types.entries[*t];
+                let tip = if e.key.starts_with('#') {
+                    title.clone()
+                } else {
+                    esc(&e.key)
+                };
+                let _ = write!(
+                    out,
+                    "<label title=\"{tip}\"><input type=\"checkbox\" checked data-f=\"t{t}\" data-in=\"{id}-g{gi}\">{} <span class=\"dim\">{n}</span></label>",
+                    esc(&e.label)
+                );
+            }
+            out.push_str("</span>");
+        }
+        out.push_str("</div>\n");
     }
+
+    let mut key = String::new();
     if tl.messages.iter().any(|m| m.received_us.is_none()) {
-        out.push_str("<span class=\"lg\"><i class=\"sw lost\"></i>no receive traced</span>");
+        key.push_str("<span class=\"lg\"><i class=\"sw lost\"></i>no receive traced</span>");
     }
     let mut faults: Vec<FaultKind> = Vec::new();
     for b in &tl.bands {
@@ -844,19 +1600,25 @@ fn legend(
     for f in faults {
         let c = fault_class(f);
         let _ = write!(
-            out,
+            key,
             "<span class=\"lg\"><i class=\"sw f-{c}\"></i>{c}</span>"
         );
     }
     let (on_lanes, of_stage): (Vec<&Mark>, Vec<&Mark>) =
         tl.marks.iter().partition(|m| mark_lane(m, lanes).is_some());
     if !of_stage.is_empty() {
-        out.push_str("<span class=\"lg\"><i class=\"sw mk-sw\"></i>mark</span>");
+        key.push_str("<span class=\"lg\"><i class=\"sw mk-sw\"></i>mark</span>");
     }
     if !on_lanes.is_empty() {
-        out.push_str("<span class=\"lg\"><i class=\"sw lm-sw\"></i>event on a lane</span>");
+        key.push_str("<span class=\"lg\"><i class=\"sw lm-sw\"></i>event on a lane</span>");
     }
-    out.push_str("</span></div>\n");
+    if !key.is_empty() {
+        let _ = write!(
+            out,
+            "<div class=\"row legend\"><span class=\"rh\">Key</span>{key}</div>"
+        );
+    }
+    out.push_str("</div>\n");
 }
 
 /// The runs of lanes band `b` covers, as (first, last) lane indices. A
@@ -867,7 +1629,12 @@ fn band_spans(b: &FaultBand, lanes: &Lanes) -> Vec<(usize, usize)> {
     rows.sort_unstable();
     rows.dedup();
     if rows.is_empty() {
-        rows = (0..lanes.names.len()).collect();
+        rows = (0..lanes.names.len())
+            .filter(|&i| !lanes.is_control(i))
+            .collect();
+    }
+    if rows.is_empty() {
+        rows = vec![0];
     }
     if b.kind == FaultKind::Partition {
         return vec![(rows[0], rows[rows.len() - 1])];
@@ -875,8 +1642,8 @@ fn band_spans(b: &FaultBand, lanes: &Lanes) -> Vec<(usize, usize)> {
     let mut spans: Vec<(usize, usize)> = Vec::new();
     for r in rows {
         match spans.last_mut() {
-            // Not across the gap above the service lanes.
-            Some((_, hi)) if *hi + 1 == r && lanes.is_service(*hi) == lanes.is_service(r) => {
+            // Not across the gap above another group of lanes.
+            Some((_, hi)) if *hi + 1 == r && !lanes.starts_group(r) => {
                 *hi = r;
             }
             _ => spans.push((r, r)),
@@ -896,7 +1663,7 @@ fn bands(
     let mut texts = String::from("<g class=\"band-labels\">");
     out.push_str("<g class=\"bands\">");
     for (b, placed) in tl.bands.iter().zip(labels) {
-        let end = b.end_us.unwrap_or(sc.end_us).max(b.start_us);
+        let end = b.end_us.unwrap_or(sc.t1).max(b.start_us);
         let (x1, x2) = (sc.x(b.start_us), sc.x(end));
         let title = band_title(b);
         let spans = band_spans(b, lanes);
@@ -922,8 +1689,8 @@ fn bands(
                 until_us: Some(end),
                 anchor_x: x1,
                 title: &title,
-                text: &esc(&truncate(&b.label, BAND_CHARS)),
-                tail: false,
+                text: &truncate(&b.label, BAND_CHARS),
+                tail: None,
             },
             *placed,
         );
@@ -947,13 +1714,23 @@ fn band_title(b: &FaultBand) -> String {
     )
 }
 
-fn messages(out: &mut String, id: &str, tl: &Timeline, lanes: &Lanes, sc: &Scale, kinds: &Kinds) {
+fn messages(
+    out: &mut String,
+    id: &str,
+    tl: &Timeline,
+    lanes: &Lanes,
+    sc: &Scale,
+    kinds: &Kinds,
+    types: &Types,
+) {
     out.push_str("<g class=\"msgs\">");
     for m in &tl.messages {
         let (Some(fi), Some(ti)) = (lanes.index(&m.from), lanes.index(&m.to)) else {
             continue;
         };
         let k = kinds.index(&m.kind);
+        let t = types.index(&type_key(m, &tl.services));
+        let o = lanes.origin(m);
         let (y1, y2) = (lanes.center(fi), lanes.center(ti));
         let x1 = sc.x(m.sent_us);
         // Both directions of a store round trip share a kind; say which one.
@@ -967,7 +1744,7 @@ fn messages(out: &mut String, id: &str, tl: &Timeline, lanes: &Lanes, sc: &Scale
             Some(r) => {
                 let _ = write!(
                     out,
-                    "<line class=\"m k{k}\" x1=\"{x1:.1}\" y1=\"{y1}\" x2=\"{:.1}\" y2=\"{y2}\" marker-end=\"url(#{id}-a{k})\" data-a=\"{}\" data-b=\"{r}\"><title>{title}</title></line>",
+                    "<line class=\"m k{k} t{t} o{o}\" x1=\"{x1:.1}\" y1=\"{y1}\" x2=\"{:.1}\" y2=\"{y2}\" marker-end=\"url(#{id}-a{k})\" data-a=\"{}\" data-b=\"{r}\"><title>{title}</title></line>",
                     sc.x(r),
                     m.sent_us
                 );
@@ -976,7 +1753,7 @@ fn messages(out: &mut String, id: &str, tl: &Timeline, lanes: &Lanes, sc: &Scale
                 // A stub a third of the way towards the receiver.
                 let _ = write!(
                     out,
-                    "<line class=\"m lost k{k}\" x1=\"{x1:.1}\" y1=\"{y1}\" x2=\"{x1:.1}\" y2=\"{:.1}\" data-a=\"{}\"><title>{title}</title></line>",
+                    "<line class=\"m lost k{k} t{t} o{o}\" x1=\"{x1:.1}\" y1=\"{y1}\" x2=\"{x1:.1}\" y2=\"{:.1}\" data-a=\"{}\"><title>{title}</title></line>",
                     y1 + (y2 - y1) / 3.0,
                     m.sent_us
                 );
@@ -1018,7 +1795,9 @@ fn message_title(m: &TimelineMessage, role: Option<&str>) -> String {
 }
 
 /// Marks of the whole stage as dashed lines over every lane, their labels in
-/// rows under the lanes; lane marks as dots on their lane, labelled inside it.
+/// rows under the lanes; lane marks as dots on their lane, labelled inside
+/// it. Draws the lines; returns the dots and labels, to be drawn over
+/// everything else.
 fn marks(
     out: &mut String,
     tl: &Timeline,
@@ -1026,13 +1805,14 @@ fn marks(
     sc: &Scale,
     used_rows: usize,
     labels: &[Option<Placed>],
-) {
+) -> String {
     let bottom = lanes.bottom();
     let stage_rows: Vec<f64> = (0..used_rows.max(1))
         .map(|r| bottom + MARK_ROW_H * (r as f64 + 1.0))
         .collect();
-    out.push_str("<g class=\"marks\">");
-    for (m, placed) in tl.marks.iter().zip(labels) {
+    out.push_str("<g class=\"mark-lines\">");
+    let mut texts = String::from("<g class=\"marks\">");
+    for (i, (m, placed)) in tl.marks.iter().zip(labels).enumerate() {
         let x = sc.x(m.at_us);
         let lane = mark_lane(m, lanes);
         let chars = if lane.is_some() {
@@ -1040,20 +1820,23 @@ fn marks(
         } else {
             MARK_CHARS
         };
-        let text = esc(&truncate(&m.label, chars));
+        let text = truncate(&m.label, chars);
         match lane {
             None => {
                 let title = format!("{} at {}", esc(&m.label), fmt_us(m.at_us));
-                // Down to just above its label's row (the script keeps it so).
-                let row = placed.map_or(0, |p| p.row);
+                // Down to just above its label's row, or to the lanes' bottom
+                // when the label is hidden (the script keeps it so).
+                let y2 = match placed {
+                    Some(p) => stage_rows[p.row] - MARK_ROW_H + 4.0,
+                    None => bottom,
+                };
                 let _ = write!(
                     out,
-                    "<line class=\"mk\" x1=\"{x:.1}\" y1=\"{AXIS_H}\" x2=\"{x:.1}\" y2=\"{}\" data-a=\"{}\"><title>{title}</title></line>",
-                    stage_rows[row] - MARK_ROW_H + 4.0,
+                    "<line class=\"mk\" x1=\"{x:.1}\" y1=\"{TOP}\" x2=\"{x:.1}\" y2=\"{y2}\" data-a=\"{}\" data-m=\"{i}\"><title>{title}</title></line>",
                     m.at_us
                 );
                 label_text(
-                    out,
+                    &mut texts,
                     &LabelText {
                         class: "ml",
                         group: "M",
@@ -1063,7 +1846,7 @@ fn marks(
                         anchor_x: x,
                         title: &title,
                         text: &text,
-                        tail: true,
+                        tail: Some(i),
                     },
                     *placed,
                 );
@@ -1076,13 +1859,13 @@ fn marks(
                     fmt_us(m.at_us)
                 );
                 let _ = write!(
-                    out,
+                    texts,
                     "<circle class=\"lm\" cx=\"{x:.1}\" cy=\"{}\" r=\"3.5\" data-a=\"{}\" data-lane=\"{lane}\"><title>{title}</title></circle>",
                     lanes.center(lane),
                     m.at_us
                 );
                 label_text(
-                    out,
+                    &mut texts,
                     &LabelText {
                         class: "lml",
                         group: &format!("L{lane}"),
@@ -1092,7 +1875,7 @@ fn marks(
                         anchor_x: x,
                         title: &title,
                         text: &text,
-                        tail: false,
+                        tail: None,
                     },
                     *placed,
                 );
@@ -1100,6 +1883,8 @@ fn marks(
         }
     }
     out.push_str("</g>\n");
+    texts.push_str("</g>\n");
+    texts
 }
 
 // ---------------------------------------------------------------------------
@@ -1217,7 +2002,7 @@ const JS: &str = include_str!("timeline.js");
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::fixtures::sample_report;
+    use crate::report::fixtures::{busy_stage, sample_report, CONTROL};
 
     #[test]
     fn latency_summaries_are_shown_under_their_stage() {
@@ -1291,7 +2076,7 @@ mod tests {
         assert_eq!(s2.matches("<line class=\"mk\"").count(), 1);
         assert!(s2.contains(">deadline</text>"));
         // Legend with kind toggles and the fault kinds present.
-        assert!(s2.contains("data-k="));
+        assert!(s2.contains("data-f=\"k"));
         assert!(s2.contains("sw f-kill"));
         // The skipped stage has no lanes, still an svg.
         assert!(section(&html, 5).contains("No messages or faults"));
@@ -1454,7 +2239,7 @@ mod tests {
         let label = element(s4, "<text class=\"ln svc\"", "store");
         assert!(label.contains("store <tspan class=\"sk\">(redis)</tspan>"));
         let lane = element(s4, "<rect class=\"lane svc\"", "");
-        assert_eq!(attr(lane, "y"), AXIS_H + 3.0 * LANE_H + SERVICE_GAP);
+        assert_eq!(attr(lane, "y"), TOP + 3.0 * LANE_H + SERVICE_GAP);
         // Other stages have no service lane.
         assert!(!section(&html, 2).contains("svc"));
 
@@ -1487,46 +2272,58 @@ mod tests {
         let k = Kinds::collect(&report).index("store");
         assert!(html.contains(&format!(".k{k}{{stroke:{store}}}")));
         let s4 = section(&html, 4);
-        assert_eq!(s4.matches(&format!("<line class=\"m k{k}\"")).count(), 6);
+        assert_eq!(s4.matches(&format!("<line class=\"m k{k} ")).count(), 6);
         assert!(s4.contains("store request SET · 24 B\nn1@127.0.0.1 → store"));
         assert!(s4.contains("store reply OK · 24 B\nstore → n1@127.0.0.1"));
+    }
+
+    fn point(x: f64, chars: usize, tail: bool) -> Label {
+        Label {
+            x,
+            until_x: x,
+            chars,
+            fit: Fit::Point,
+            tail,
+        }
+    }
+
+    /// The boxes of placed labels: (row, start, end).
+    fn boxes(labels: &[Label], placed: &[Option<Placed>]) -> Vec<(usize, f64, f64)> {
+        labels
+            .iter()
+            .zip(placed)
+            .filter_map(|(_, p)| {
+                let p = (*p)?;
+                let w = label_width(p.chars);
+                let start = if p.end { p.x - w } else { p.x };
+                Some((p.row, start, start + w))
+            })
+            .collect()
     }
 
     #[test]
     fn labels_neither_overlap_nor_leave_the_plot() {
         // Crowded points, a long span near the end and a point at the edge.
         let mut labels: Vec<Label> = (0..12)
-            .map(|i| Label {
-                x: X0 + 20.0 + 7.0 * f64::from(i),
-                width: 90.0,
-                fit: Fit::Point,
-            })
+            .map(|i| point(X0 + 20.0 + 7.0 * f64::from(i), 15, false))
             .collect();
         labels.push(Label {
             x: X1 - 30.0,
-            width: 200.0,
+            until_x: X1 + 50.0,
+            chars: 32,
             fit: Fit::Span,
+            tail: false,
         });
-        labels.push(Label {
-            x: X1 - 1.0,
-            width: 120.0,
-            fit: Fit::Point,
-        });
+        labels.push(point(X1 - 1.0, 19, false));
         labels.push(Label {
             x: X0 - 40.0,
-            width: 60.0,
+            until_x: X0 + 100.0,
+            chars: 10,
             fit: Fit::Span,
+            tail: false,
         });
         let placed = place_labels(&labels, 2);
-        let boxes: Vec<(usize, f64, f64)> = labels
-            .iter()
-            .zip(&placed)
-            .filter_map(|(l, p)| {
-                let p = (*p)?;
-                let start = if p.end { p.x - l.width } else { p.x };
-                Some((p.row, start, start + l.width))
-            })
-            .collect();
+        let boxes = boxes(&labels, &placed);
         for (i, a) in boxes.iter().enumerate() {
             assert!(a.1 >= X0 && a.2 <= X1, "label {a:?} leaves the plot");
             for b in &boxes[i + 1..] {
@@ -1536,11 +2333,230 @@ mod tests {
                 );
             }
         }
-        // Two rows take two of the crowded points; the rest are hidden.
-        assert_eq!(placed[..12].iter().flatten().count(), 2);
+        // Two rows take some of the crowded points, shortened where they
+        // must be; the others are hidden.
+        let crowded = placed[..12].iter().flatten().count();
+        assert!((2..12).contains(&crowded), "{placed:?}");
         let edge = placed[13].expect("the edge label has room");
         assert!(edge.end, "turned left of its point");
-        assert!(placed[12].is_some() && placed[14].is_some());
+        assert_eq!(placed[12].map(|p| p.chars), Some(32));
+        // Out of view: no label.
+        let gone = place_labels(&[point(X0 - 5.0, 10, false), point(X1 + 5.0, 10, false)], 2);
+        assert_eq!(gone, [None, None]);
+    }
+
+    #[test]
+    fn stage_marks_close_together_stack_without_a_line_crossing_a_label() {
+        // Four marks a few pixels apart, as at the whole stage's scale, and
+        // three turned left at the right edge.
+        let labels: Vec<Label> = [300.0, 303.0, 306.0, 309.0, X1 - 20.0, X1 - 14.0, X1 - 8.0]
+            .into_iter()
+            .map(|x| point(x, 28, true))
+            .collect();
+        let placed = place_labels(&labels, MARK_ROWS);
+        assert!(placed.iter().all(Option::is_some), "{placed:?}");
+        let rows: Vec<usize> = placed.iter().flatten().map(|p| p.row).collect();
+        assert_eq!(&rows[..4], [3, 2, 1, 0], "a staircase, leftmost lowest");
+        assert!(placed[4..].iter().flatten().all(|p| p.end));
+        assert_eq!(&rows[4..], [0, 1, 2], "turned left: leftmost highest");
+        let boxes = boxes(&labels, &placed);
+        for (l, p) in labels.iter().zip(&placed) {
+            let p = p.expect("placed");
+            for &(row, s, e) in &boxes {
+                if row < p.row {
+                    assert!(
+                        l.x < s - TAIL_GAP || l.x > e + TAIL_GAP,
+                        "the line at {} crosses a label in row {row} ({s:.0}..{e:.0})",
+                        l.x
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_label_without_room_is_shortened_then_hidden() {
+        // One row: the right label keeps all of its text, the one left of
+        // it is cut short before it, the one with no room at all is hidden.
+        let labels = [
+            point(X0 + 100.0, 30, false),
+            point(X0 + 200.0, 30, false),
+            point(X0 + 203.0, 30, false),
+        ];
+        let placed = place_labels(&labels, 1);
+        let right = placed[2].expect("the rightmost label");
+        assert_eq!(right.chars, 30);
+        let cut = placed[0].expect("shortened, not hidden");
+        assert!(cut.chars >= MIN_CHARS && cut.chars < 30, "{cut:?}");
+        assert!(cut.x + label_width(cut.chars) + LABEL_GAP <= right.x);
+        assert_eq!(placed[1], None);
+
+        // Shortened in the page, with its whole text for the script.
+        let mut report = sample_report();
+        report.stages[0].timeline.marks = vec![
+            Mark {
+                at_us: 100_000,
+                label: "a long mark whose label cannot fit".into(),
+                lane: Some("n1".into()),
+            },
+            Mark {
+                at_us: 250_000,
+                label: "the next one".into(),
+                lane: Some("n1".into()),
+            },
+            Mark {
+                at_us: 252_000,
+                label: "and another".into(),
+                lane: Some("n1".into()),
+            },
+        ];
+        let html = render(&report);
+        let label = element(section(&html, 1), "<text class=\"lml\"", "a long mark");
+        // (All of it as far as a lane mark's label goes.)
+        assert!(
+            label.contains("data-full=\"a long mark whose label cannot …\""),
+            "{label}"
+        );
+        assert!(label.contains("</title>a long mark w…</text>"), "{label}");
+    }
+
+    #[test]
+    fn types_read_without_their_module_paths_and_group_by_crate() {
+        assert_eq!(
+            short_type("alloc::collections::btree::map::BTreeMap<netsplit::pid::NodeName, u64>"),
+            "BTreeMap<NodeName, u64>"
+        );
+        assert_eq!(short_type("contracts::ping_pong::Ping"), "Ping");
+        assert_eq!(short_type("(u64, alloc::string::String)"), "(u64, String)");
+        assert_eq!(type_group("contracts::ping_pong::Ping"), "contracts");
+        assert_eq!(type_group("netsplit::rpc::Request"), RUNTIME_GROUP);
+        assert_eq!(
+            type_group("alloc::vec::Vec<contracts::ping_pong::Ping>"),
+            STD_GROUP
+        );
+        assert_eq!(type_group("u64"), STD_GROUP);
+        assert_eq!(type_group(UNTYPED), UNTYPED_GROUP);
+
+        let mut report = sample_report();
+        report.stages.push(busy_stage(6));
+        let types = Types::collect(&report);
+        let groups: Vec<&str> = types.entries.iter().map(|e| e.group.as_str()).collect();
+        let mut sorted = groups.clone();
+        sorted.sort_by_key(|g| group_rank(g));
+        assert_eq!(groups, sorted, "the part's own types first");
+        assert_eq!(groups[0], "contracts");
+        let store = types.index(&format!("{SERVICE_TYPE}redis"));
+        assert_eq!(types.entries[store].label, "redis");
+        // A store's traffic is one entry, whatever each chunk held.
+        assert!(!types
+            .entries
+            .iter()
+            .any(|e| e.key == "SET" || e.key == "OK"));
+    }
+
+    #[test]
+    fn the_graders_own_traffic_is_apart_and_hidden_until_asked_for() {
+        let mut report = sample_report();
+        report.stages.push(busy_stage(6));
+        let html = render(&report);
+        let s6 = section(&html, 6);
+        let tl = &report.stages[5].timeline;
+        let lanes = Lanes::new(tl);
+        // Its lane comes last, apart, and says whose it is.
+        assert_eq!(lanes.names.last().map(String::as_str), Some(CONTROL));
+        let ctl = lanes.names.len() - 1;
+        assert!(lanes.is_control(ctl) && lanes.starts_group(ctl));
+        assert!(s6.contains("<text class=\"ln ctl\""));
+        assert!(s6.contains("grader <tspan class=\"sk\">(control)</tspan>"));
+        // Its messages carry the origin class, hidden on the svg.
+        let grader = tl
+            .messages
+            .iter()
+            .filter(|m| m.from == CONTROL || m.to == CONTROL)
+            .count();
+        assert!(grader > 50);
+        assert_eq!(s6.matches(" o1\"").count(), grader);
+        assert_eq!(s6.matches(" o0\"").count(), tl.messages.len() - grader);
+        assert!(s6.contains("class=\"tl-svg ho1\""));
+        assert!(html.contains(".ho0 .o0,.ho1 .o1{display:none}"));
+        // The filters: origin (the grader's unticked), kind, type by crate.
+        let bar =
+            &s6[s6.find("<div class=\"tl-bar\"").expect("bar")..s6.find("<svg").expect("svg")];
+        assert!(bar.contains(&format!(
+            "<input type=\"checkbox\" data-f=\"o1\">the grader's own <span class=\"dim\">{grader}</span>"
+        )));
+        assert!(bar.contains("<input type=\"checkbox\" checked data-f=\"o0\">between nodes"));
+        assert!(bar.contains("data-filter=\"kind\""));
+        assert!(bar.contains("data-grp=\"tl5-g1\">netsplit"), "{bar}");
+        assert!(bar.contains(">BTreeMap&lt;NodeName, u64&gt; <span"));
+        assert!(bar.contains("title=\"contracts::ping_pong::Ping\""));
+        // Every type's class can be hidden.
+        let types = Types::collect(&report);
+        for i in 0..types.entries.len() {
+            assert!(html.contains(&format!(".ht{i} .t{i}{{display:none}}")));
+        }
+        // Stages without the grader's traffic hide nothing.
+        assert!(!section(&html, 2).contains("ho1"));
+    }
+
+    #[test]
+    fn a_stage_opens_on_its_story_at_a_zoom_where_bursts_read() {
+        let stage = busy_stage(1);
+        let tl = &stage.timeline;
+        let lanes = Lanes::new(tl);
+        let end = time_end(&stage);
+        let (a, b) = default_view(tl, &lanes, end);
+        // The burst of pings just before the partition, and its start...
+        assert!(a <= 70_000 && b >= 72_600, "view {a}..{b}");
+        // ...not the mesh forming long before, nor the whole stage.
+        assert!(a > 25_000, "view {a}..{b}");
+        assert!(b - a < end / 10, "view {a}..{b} of {end}");
+        // The burst keeps at least 2 px a message.
+        let burst = tl
+            .messages
+            .iter()
+            .filter(|m| (70_000..72_600).contains(&m.sent_us))
+            .count() as f64;
+        let width = (72_000 - 70_000) as f64 / (b - a) as f64 * (X1 - X0);
+        assert!(
+            width >= 2.0 * burst.min(150.0),
+            "{burst} messages in {width} px"
+        );
+        // The page opens there.
+        let mut report = sample_report();
+        report.stages.push(busy_stage(6));
+        let html = render(&report);
+        assert!(section(&html, 6).contains(&format!("data-view=\"{a} {b}\"")));
+
+        // A lone mark is shown with some context, in the middle.
+        let s1 = &report.stages[0];
+        let end = time_end(s1);
+        let (a, b) = default_view(&s1.timeline, &Lanes::new(&s1.timeline), end);
+        assert!(b - a >= end / 10 && b - a < end / 2, "{a}..{b} of {end}");
+        assert!((a + b) / 2 - 800_000 < 1_000, "{a}..{b} around 800 ms");
+        // A story with few messages, from its first mark to its last.
+        let mut s = busy_stage(1);
+        s.timeline.bands.clear();
+        s.timeline.marks = vec![
+            Mark {
+                at_us: 100_000,
+                label: "one".into(),
+                lane: None,
+            },
+            Mark {
+                at_us: 130_000,
+                label: "two".into(),
+                lane: None,
+            },
+        ];
+        s.timeline
+            .messages
+            .retain(|m| m.from == CONTROL || m.to == CONTROL);
+        let (a, b) = default_view(&s.timeline, &Lanes::new(&s.timeline), time_end(&s));
+        assert!(a < 100_000 && b > 130_000 && b - a < 120_000, "{a}..{b}");
+        // Nothing at all: the whole stage.
+        let empty = Timeline::default();
+        assert_eq!(default_view(&empty, &Lanes::new(&empty), 5_000), (0, 5_000));
     }
 
     /// The first element starting with `start` (up to its end tag) that

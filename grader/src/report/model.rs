@@ -177,6 +177,12 @@ pub struct Timeline {
     /// node processes: their lanes are drawn apart.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub services: Vec<String>,
+    /// The grader's own node (its hidden control node), whose messages to
+    /// and from the nodes are the grader's traffic, not the code under
+    /// test's: the page draws its lane apart and hides its traffic until
+    /// asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control: Option<String>,
     /// Messages between nodes, from the nodes' traces.
     pub messages: Vec<TimelineMessage>,
     /// Faults, each over a span of time.

@@ -1,13 +1,17 @@
 //! Writing a run's artefacts: results.json, junit.xml and timeline.html.
 
+use crate::harness;
 use crate::report::model::{RunReport, Timeline};
 use crate::report::{html, json, junit, timeline};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 /// Fills a stage timeline's messages from the nodes' traces (plus a mark
-/// when some were left out).
+/// when some were left out), and names the grader's own node among their
+/// ends: the nodes trace what the grader's control node sends them and
+/// what they answer it, and the page tells that traffic apart.
 pub fn add_messages(t: &mut Timeline, traces: &[(String, PathBuf)], start: SystemTime) {
+    t.control = Some(format!("{}@{}", harness::CONTROL, harness::HOST));
     let read = timeline::read_traces(traces, start);
     if let Some(mark) = read.cap_mark() {
         t.marks.push(mark);
