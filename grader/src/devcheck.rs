@@ -2,6 +2,8 @@
 //! every stage, every solution must pass every stage, and every mutant (a
 //! solution with one deliberate bug, `grader/mutants/<part>/*.patch`) must be
 //! caught by the stage its patch names.
+//! With no part named, it also checks that every package resolves its
+//! dependencies with the workspace's features ([`crate::features`]).
 
 use crate::mutants::{self, Mutant};
 use crate::part::{Graded, Part};
@@ -32,6 +34,13 @@ pub async fn run(
     out.plain(format!("dev-check — seed {seed}"));
     let mut problems: Vec<String> = vec![];
     let mut passed: Vec<String> = vec![];
+    // A whole-kit check: the dependencies' features (see `features`).
+    if part_name.is_none() && only_mutant.is_none() {
+        match crate::features::check(&crate::builder::workspace_root()) {
+            Ok(v) => passed.push(format!("dependency features: {v}")),
+            Err(v) => problems.push(format!("dependency features: {v}")),
+        }
+    }
     for part in &parts {
         let opts = |stages| GradeOptions {
             stages,

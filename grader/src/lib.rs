@@ -18,6 +18,7 @@
 
 pub mod builder;
 pub mod devcheck;
+pub mod features;
 pub mod harness;
 pub mod launch;
 pub mod mutants;

@@ -146,6 +146,51 @@ impl fmt::Display for Pid {
     }
 }
 
+/// Reads a pid back from how it prints, `<node.creation.id>`: what a user
+/// copies from one node's terminal into another's.
+impl std::str::FromStr for Pid {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Pid, String> {
+        let inner = s
+            .strip_prefix('<')
+            .and_then(|r| r.strip_suffix('>'))
+            .ok_or_else(|| {
+                format!("{s:?} is not a pid (a pid prints as <gold@127.0.0.1.1234.5>)")
+            })?;
+        let (node, creation, id) = split_identity(inner)
+            .ok_or_else(|| format!("{s:?} is not a pid (expected <node.incarnation.number>)"))?;
+        Ok(Pid { node, creation, id })
+    }
+}
+
+/// Reads a reference back from how it prints, `#Ref<node.creation.id>`.
+impl std::str::FromStr for Ref {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Ref, String> {
+        let inner = s
+            .strip_prefix("#Ref<")
+            .and_then(|r| r.strip_suffix('>'))
+            .ok_or_else(|| {
+                format!("{s:?} is not a reference (one prints as #Ref<gold@127.0.0.1.1234.5>)")
+            })?;
+        let (node, creation, id) = split_identity(inner).ok_or_else(|| {
+            format!("{s:?} is not a reference (expected #Ref<node.incarnation.number>)")
+        })?;
+        Ok(Ref { node, creation, id })
+    }
+}
+
+/// `node.creation.id`, split from the right (the node's host has dots too).
+fn split_identity(s: &str) -> Option<(NodeName, u32, u64)> {
+    let (rest, id) = s.rsplit_once('.')?;
+    let (node, creation) = rest.rsplit_once('.')?;
+    Some((
+        NodeName::new(node).ok()?,
+        creation.parse().ok()?,
+        id.parse().ok()?,
+    ))
+}
+
 impl fmt::Debug for Pid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self, f)
@@ -187,5 +232,34 @@ mod tests {
         }
         let e = NodeName::new("gold").unwrap_err().to_string();
         assert!(e.contains("name@host"), "{e}");
+    }
+
+    #[test]
+    fn pids_and_refs_read_back_what_they_print() {
+        let node = NodeName::new("gold@127.0.0.1").unwrap();
+        let pid = Pid {
+            node: node.clone(),
+            creation: 1234,
+            id: 5,
+        };
+        assert_eq!(pid.to_string().parse::<Pid>(), Ok(pid));
+        let r = Ref {
+            node,
+            creation: 7,
+            id: 99,
+        };
+        assert_eq!(r.to_string().parse::<Ref>(), Ok(r));
+        for bad in [
+            "gold@127.0.0.1.1.2",
+            "<gold@host>",
+            "<gold.1.2>",
+            "<g@h.x.2>",
+            "#Ref<g@h.1.2",
+        ] {
+            assert!(
+                bad.parse::<Pid>().is_err() && bad.parse::<Ref>().is_err(),
+                "{bad}"
+            );
+        }
     }
 }

@@ -438,6 +438,37 @@ async fn a_wrong_cookie_is_refused() {
     assert!(a.nodes().is_empty() && x.nodes().is_empty());
 }
 
+/// Erlang's `erlang:set_cookie(Node, Cookie)`: one peer's cookie, used both
+/// ways, while every other peer keeps the node's own.
+#[tokio::test(start_paused = true)]
+async fn a_cookie_set_for_one_peer_is_used_with_that_peer_only() {
+    let net = SimNet::new(27);
+    let a = net.start_node("a@sim").await.unwrap();
+    let b = net.start_node("b@sim").await.unwrap();
+    let name = netsplit::NodeName::new("x@sim").unwrap();
+    let x = net
+        .start_node_with(netsplit::NodeConfig::new(name).cookie("other"))
+        .await
+        .unwrap();
+    assert_eq!(a.cookie(), "sim");
+    // a dials x with x's cookie: accepted; b still has the common one.
+    a.set_cookie(x.name(), "other");
+    assert_eq!(a.cookie_for(x.name()), "other");
+    assert_eq!(a.cookie_for(b.name()), "sim");
+    assert!(a.connect(x.name()).await);
+    assert!(!b.connect(x.name()).await, "b has no cookie for x");
+    assert!(a.disconnect(x.name()).await);
+    // Incoming too: x dials a, and a expects x's cookie from x.
+    assert!(x.connect(a.name()).await);
+    // Setting the node's own cookie back removes the exception.
+    assert!(x.disconnect(a.name()).await);
+    a.set_cookie(x.name(), "sim");
+    assert_eq!(a.cookie_for(x.name()), "sim");
+    assert!(!a.connect(x.name()).await);
+    assert!(!x.connect(a.name()).await);
+    assert!(a.connect(b.name()).await);
+}
+
 #[tokio::test(start_paused = true)]
 async fn simultaneous_connects_end_in_one_connection() {
     let net = SimNet::new(17);

@@ -31,6 +31,7 @@ use crate::transport::{FrameReader, FrameWriter};
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
+use std::collections::HashMap;
 
 const PROTO: u32 = 2;
 /// Handshake frames are small; anything larger is garbage, not a peer.
@@ -129,6 +130,19 @@ pub(crate) struct Me<'a> {
     pub creation: u32,
     pub hidden: bool,
     pub cookie: &'a str,
+    /// Cookies set for single peers (`Node::set_cookie`), which replace
+    /// `cookie` with them, both ways.
+    pub peer_cookies: HashMap<NodeName, String>,
+}
+
+impl Me<'_> {
+    /// The cookie to prove, and to expect, with `peer`.
+    fn cookie_with(&self, peer: &NodeName) -> &str {
+        self.peer_cookies
+            .get(peer)
+            .map(String::as_str)
+            .unwrap_or(self.cookie)
+    }
 }
 
 /// Who the peer turned out to be.
@@ -247,7 +261,7 @@ pub(crate) async fn initiate(
                     got: name,
                 });
             }
-            if !verify(me.cookie, b'R', &c_i, &name, me.name, &digest) {
+            if !verify(me.cookie_with(&name), b'R', &c_i, &name, me.name, &digest) {
                 let _ = send(w, &Hs::Refused(Refusal::BadCookie)).await;
                 return Err(HsError::BadCookie);
             }
@@ -265,7 +279,7 @@ pub(crate) async fn initiate(
     send(
         w,
         &Hs::Ack {
-            digest: mac(me.cookie, b'I', &c_r, me.name, &peer.name),
+            digest: mac(me.cookie_with(&peer.name), b'I', &c_r, me.name, &peer.name),
         },
     )
     .await?;
@@ -371,7 +385,7 @@ pub(crate) async fn accept(
         return Err(HsError::Refused(why));
     }
     let c_r = challenge();
-    let digest = mac(me.cookie, b'R', &c_i, me.name, &peer.name);
+    let digest = mac(me.cookie_with(&peer.name), b'R', &c_i, me.name, &peer.name);
     send(
         w,
         &Hs::Challenge {
@@ -385,7 +399,14 @@ pub(crate) async fn accept(
     .await?;
     match recv(r).await? {
         Hs::Ack { digest } => {
-            if !verify(me.cookie, b'I', &c_r, &peer.name, me.name, &digest) {
+            if !verify(
+                me.cookie_with(&peer.name),
+                b'I',
+                &c_r,
+                &peer.name,
+                me.name,
+                &digest,
+            ) {
                 let _ = send(w, &Hs::Refused(Refusal::BadCookie)).await;
                 return Err(HsError::BadCookie);
             }

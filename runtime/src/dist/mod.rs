@@ -154,6 +154,7 @@ fn me(inner: &NodeInner) -> Me<'_> {
         creation: inner.creation,
         hidden: inner.config.hidden,
         cookie: &inner.cookie,
+        peer_cookies: inner.peer_cookies.read().clone(),
     }
 }
 
@@ -349,7 +350,7 @@ impl Dist {
                 let frame = encode(&msg);
                 let bytes = frame.len();
                 p.queue.push(frame);
-                if connect && p.dial_out() && !self.stopped.load(Ordering::Relaxed) {
+                if connect && !self.stopped.load(Ordering::Relaxed) && p.dial_out() {
                     drop(peers);
                     self.spawn_initiator(node, peer.clone());
                 }
@@ -402,7 +403,7 @@ impl Dist {
                 Some(PeerState::Up(_)) => return true,
                 Some(PeerState::Pending(p)) => {
                     p.waiters.push(tx);
-                    if p.dial_out() && !self.stopped.load(Ordering::Relaxed) {
+                    if !self.stopped.load(Ordering::Relaxed) && p.dial_out() {
                         drop(peers);
                         self.spawn_initiator(node, peer.clone());
                     }

@@ -37,6 +37,8 @@ pub(crate) struct NodeInner {
     pub(crate) creation: u32,
     pub(crate) config: NodeConfig,
     pub(crate) cookie: String,
+    /// Cookies set for single peers with [`Node::set_cookie`].
+    pub(crate) peer_cookies: RwLock<std::collections::HashMap<NodeName, String>>,
     next_id: AtomicU64,
     procs: table::ProcTable,
     names: RwLock<FxHashMap<String, Pid>>,
@@ -155,6 +157,7 @@ impl Node {
                 name: config.name.clone(),
                 creation,
                 cookie,
+                peer_cookies: RwLock::default(),
                 next_id: AtomicU64::new(1),
                 procs: table::ProcTable::default(),
                 names: RwLock::new(FxHashMap::default()),
@@ -184,6 +187,35 @@ impl Node {
     /// This incarnation's creation number (changes at every start).
     pub fn creation(&self) -> u32 {
         self.inner.creation
+    }
+
+    /// The cookie this node proves to every peer that has none of its own
+    /// (Erlang's `erlang:get_cookie/0`).
+    pub fn cookie(&self) -> &str {
+        &self.inner.cookie
+    }
+
+    /// The cookie used with `peer` (Erlang's `erlang:get_cookie/1`).
+    pub fn cookie_for(&self, peer: &NodeName) -> String {
+        self.inner
+            .peer_cookies
+            .read()
+            .get(peer)
+            .cloned()
+            .unwrap_or_else(|| self.inner.cookie.clone())
+    }
+
+    /// Uses `cookie` with `peer` from now on, for the connections this node
+    /// opens to it and those it accepts from it (Erlang's
+    /// `erlang:set_cookie/2`). A connection already up stays up: the cookie
+    /// is only checked by the handshake.
+    pub fn set_cookie(&self, peer: &NodeName, cookie: &str) {
+        let mut cookies = self.inner.peer_cookies.write();
+        if cookie == self.inner.cookie {
+            cookies.remove(peer);
+        } else {
+            cookies.insert(peer.clone(), cookie.to_string());
+        }
     }
 
     /// The configuration the node was started with.
