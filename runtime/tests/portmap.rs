@@ -394,7 +394,7 @@ fn idle_connections_past_the_cap_are_refused_with_one_warning() {
     let log = logged(&node, T, |l| l.contains("hold no registration"));
     assert_eq!(count(&log, "hold no registration"), 1, "{log}");
     // The node itself is fine, and the mapper serves again once they go.
-    assert_eq!(node.ask("nodes", "nodes "), "nodes []");
+    assert_eq!(node.answer("nodes"), "[]");
     drop(idle);
     let until = Instant::now() + Duration::from_secs(5);
     loop {
@@ -536,10 +536,7 @@ fn with_both_map_nodes_paused_the_cause_is_named() {
     // A lookup through the paused mappers fails soon (one silent try at
     // each), naming both.
     let t0 = Instant::now();
-    assert_eq!(
-        other.ask("connect serving@127.0.0.1", "connect "),
-        "connect serving@127.0.0.1 false"
-    );
+    assert_eq!(other.answer("connect serving@127.0.0.1"), "false");
     let took = t0.elapsed();
     assert!(took < Duration::from_millis(4500), "connect took {took:?}");
     let standby_silent = format!(
@@ -599,10 +596,7 @@ fn with_both_map_nodes_paused_the_cause_is_named() {
     }
     let _resumed_nodes = paused.map(Paused::resume);
     let (_resumed, _) = starting.join().expect("the node starts once resumed");
-    assert_eq!(
-        other.ask("connect resumed@127.0.0.1", "connect "),
-        "connect resumed@127.0.0.1 true"
-    );
+    assert_eq!(other.answer("connect resumed@127.0.0.1"), "true");
 }
 
 /// Finding: a node serving the map and stopped with SIGSTOP (which cannot be
@@ -624,10 +618,7 @@ fn a_node_stopped_while_serving_the_map_leaves_its_host_to_the_standby() {
 
     // A running node reaches one it was never connected to, through the standby.
     let t0 = Instant::now();
-    assert_eq!(
-        second.ask("connect third@127.0.0.1", "connect "),
-        "connect third@127.0.0.1 true"
-    );
+    assert_eq!(second.answer("connect third@127.0.0.1"), "true");
     let connect_took = t0.elapsed();
     assert!(connect_took < Duration::from_secs(3), "{connect_took:?}");
 
@@ -647,10 +638,7 @@ fn a_node_stopped_while_serving_the_map_leaves_its_host_to_the_standby() {
         "{log}"
     );
     let t0 = Instant::now();
-    assert_eq!(
-        fourth.ask("connect second@127.0.0.1", "connect "),
-        "connect second@127.0.0.1 true"
-    );
+    assert_eq!(fourth.answer("connect second@127.0.0.1"), "true");
     let second_connect_took = t0.elapsed();
     eprintln!(
         "with the primary stopped: connect {connect_took:?}, start {start_took:?}, \
@@ -659,11 +647,7 @@ fn a_node_stopped_while_serving_the_map_leaves_its_host_to_the_standby() {
 
     // Resumed, the stopped node is found by name again.
     let _primary = paused.resume();
-    third.ask_until(
-        "connect prim@127.0.0.1",
-        "connect ",
-        "connect prim@127.0.0.1 true",
-    );
+    third.answer_until("connect prim@127.0.0.1", "true");
 }
 
 #[test]
@@ -688,10 +672,7 @@ fn when_the_standby_node_exits_another_node_takes_its_port_over() {
     let t0 = Instant::now();
     let (mut late, _) = start("slate@127.0.0.1", &flags);
     assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
-    assert_eq!(
-        late.ask("connect sthird@127.0.0.1", "connect "),
-        "connect sthird@127.0.0.1 true"
-    );
+    assert_eq!(late.answer("connect sthird@127.0.0.1"), "true");
     drop(paused);
 }
 

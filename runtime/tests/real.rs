@@ -48,37 +48,28 @@ fn cluster(names: &[&str], extra: &[&str]) -> (tokio::runtime::Runtime, PortMapp
 #[test]
 fn three_nodes_form_a_full_mesh_from_one_connect_each() {
     let (_rt, _pm, mut n) = cluster(&["m1@127.0.0.1", "m2@127.0.0.1", "m3@127.0.0.1"], &[]);
-    assert_eq!(
-        n[0].ask("connect m2@127.0.0.1", "connect"),
-        "connect m2@127.0.0.1 true"
-    );
-    assert_eq!(
-        n[2].ask("connect m2@127.0.0.1", "connect"),
-        "connect m2@127.0.0.1 true"
-    );
+    assert_eq!(n[0].answer("connect m2@127.0.0.1"), "true");
+    assert_eq!(n[2].answer("connect m2@127.0.0.1"), "true");
     // m1 and m3 never connected to each other explicitly.
     n[0].expect(Duration::from_secs(5), |l| l == "nodeup m3@127.0.0.1");
-    assert_eq!(n[0].nodes(), "nodes [m2@127.0.0.1,m3@127.0.0.1]");
+    assert_eq!(n[0].nodes(), "[m2@127.0.0.1, m3@127.0.0.1]");
     // Each side marks the new connection up on its own: m3 may list m1 a
     // moment after m1 listed m3.
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut seen = n[2].nodes();
-    while seen != "nodes [m1@127.0.0.1,m2@127.0.0.1]" && Instant::now() < deadline {
+    while seen != "[m1@127.0.0.1, m2@127.0.0.1]" && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
         seen = n[2].nodes();
     }
-    assert_eq!(seen, "nodes [m1@127.0.0.1,m2@127.0.0.1]");
-    assert_eq!(
-        n[0].ask("ping m3@127.0.0.1", "pong"),
-        "pong m3@127.0.0.1 ping"
-    );
+    assert_eq!(seen, "[m1@127.0.0.1, m2@127.0.0.1]");
+    assert_eq!(n[0].answer("ping m3@127.0.0.1"), "pong");
 }
 
 #[test]
 fn kill_9_is_seen_as_connection_closed_promptly() {
     let (_rt, _pm, mut n) = cluster(&["k1@127.0.0.1", "k2@127.0.0.1", "k3@127.0.0.1"], &[]);
-    n[0].ask("connect k2@127.0.0.1", "connect");
-    n[0].ask("connect k3@127.0.0.1", "connect");
+    n[0].answer("connect k2@127.0.0.1");
+    n[0].answer("connect k3@127.0.0.1");
     n[1].expect(Duration::from_secs(5), |l| l == "nodeup k3@127.0.0.1");
     let t0 = Instant::now();
     n[2].signal(libc::SIGKILL);
@@ -95,7 +86,7 @@ fn kill_9_is_seen_as_connection_closed_promptly() {
 fn sigstop_is_seen_as_tick_timeout_and_nothing_reconnects_after_sigcont() {
     // --net-ticktime 2 with intensity 4: detection between 1.5 s and 2.5 s.
     let (_rt, _pm, mut n) = cluster(&["p1@127.0.0.1", "p2@127.0.0.1"], &[]);
-    n[0].ask("connect p2@127.0.0.1", "connect");
+    n[0].answer("connect p2@127.0.0.1");
     n[1].expect(Duration::from_secs(5), |l| l == "nodeup p1@127.0.0.1");
     let t0 = Instant::now();
     n[1].signal(libc::SIGSTOP);
@@ -113,12 +104,9 @@ fn sigstop_is_seen_as_tick_timeout_and_nothing_reconnects_after_sigcont() {
         l.starts_with("nodedown p1@127.0.0.1")
     });
     std::thread::sleep(Duration::from_secs(3));
-    assert_eq!(n[0].nodes(), "nodes []", "no automatic reconnect");
-    assert_eq!(n[1].nodes(), "nodes []");
-    assert_eq!(
-        n[1].ask("connect p1@127.0.0.1", "connect"),
-        "connect p1@127.0.0.1 true"
-    );
+    assert_eq!(n[0].nodes(), "[]", "no automatic reconnect");
+    assert_eq!(n[1].nodes(), "[]");
+    assert_eq!(n[1].answer("connect p1@127.0.0.1"), "true");
 }
 
 #[test]
@@ -127,11 +115,8 @@ fn a_wrong_cookie_is_refused_and_both_sides_say_why() {
     let (_pm, addr) = mapper(&rt);
     let mut a = start("c1@127.0.0.1", &["--portmap", &addr, "--cookie", "right"]);
     let mut b = start("c2@127.0.0.1", &["--portmap", &addr, "--cookie", "wrong"]);
-    assert_eq!(
-        b.ask("connect c1@127.0.0.1", "connect"),
-        "connect c1@127.0.0.1 false"
-    );
-    assert_eq!(a.nodes(), "nodes []");
+    assert_eq!(b.answer("connect c1@127.0.0.1"), "false");
+    assert_eq!(a.nodes(), "[]");
     std::thread::sleep(Duration::from_millis(300));
     for (who, text) in [("c1", a.stderr_text()), ("c2", b.stderr_text())] {
         assert!(
@@ -149,16 +134,13 @@ fn a_hidden_node_is_not_listed_and_not_meshed() {
     let mut a = start("h1@127.0.0.1", &base);
     let mut b = start("h2@127.0.0.1", &base);
     let mut h = start("hid@127.0.0.1", &[&base[..], &["--hidden"]].concat());
-    a.ask("connect h2@127.0.0.1", "connect");
-    assert_eq!(
-        h.ask("connect h1@127.0.0.1", "connect"),
-        "connect h1@127.0.0.1 true"
-    );
+    a.answer("connect h2@127.0.0.1");
+    assert_eq!(h.answer("connect h1@127.0.0.1"), "true");
     std::thread::sleep(Duration::from_secs(1));
-    assert_eq!(a.nodes(), "nodes [h2@127.0.0.1]");
-    assert_eq!(a.ask("hidden", "hidden"), "hidden [hid@127.0.0.1]");
-    assert_eq!(b.ask("hidden", "hidden"), "hidden []");
-    assert_eq!(h.nodes(), "nodes []");
+    assert_eq!(a.nodes(), "[h2@127.0.0.1]");
+    assert_eq!(a.answer("nodes hidden"), "[hid@127.0.0.1]");
+    assert_eq!(b.answer("nodes hidden"), "[]");
+    assert_eq!(h.nodes(), "[]");
 }
 
 #[test]
@@ -175,14 +157,8 @@ fn garbage_on_the_node_port_leaves_the_node_serving() {
         drop(s);
     }
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(
-        n[1].ask("connect g1@127.0.0.1", "connect"),
-        "connect g1@127.0.0.1 true"
-    );
-    assert_eq!(
-        n[1].ask("ping g1@127.0.0.1", "pong"),
-        "pong g1@127.0.0.1 ping"
-    );
+    assert_eq!(n[1].answer("connect g1@127.0.0.1"), "true");
+    assert_eq!(n[1].answer("ping g1@127.0.0.1"), "pong");
 }
 
 #[test]
@@ -200,11 +176,8 @@ fn the_port_mapper_outlives_the_node_that_served_it() {
     drop(first); // SIGKILL: the mapper it served dies with it
     std::thread::sleep(Duration::from_millis(500));
     let mut third = start("pm3@127.0.0.1", &args);
-    assert_eq!(
-        third.ask("connect pm2@127.0.0.1", "connect"),
-        "connect pm2@127.0.0.1 true"
-    );
-    assert_eq!(second.nodes(), "nodes [pm3@127.0.0.1]");
+    assert_eq!(third.answer("connect pm2@127.0.0.1"), "true");
+    assert_eq!(second.nodes(), "[pm3@127.0.0.1]");
     // And a duplicate name is refused with a clear message.
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(BIN)
@@ -277,23 +250,17 @@ fn ctrl_z_on_the_node_serving_the_port_mapper_hands_the_map_over() {
     let t0 = Instant::now();
     let mut third = start("tz3@127.0.0.1", &args);
     assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
-    assert_eq!(
-        third.ask("connect tz2@127.0.0.1", "connect"),
-        "connect tz2@127.0.0.1 true"
-    );
+    assert_eq!(third.answer("connect tz2@127.0.0.1"), "true");
     // After fg, the first node is registered again and reachable by name.
     first.signal(libc::SIGCONT);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let got = third.ask("connect tz1@127.0.0.1", "connect");
-        if got == "connect tz1@127.0.0.1 true" {
+        let got = third.answer("connect tz1@127.0.0.1");
+        if got == "true" {
             break;
         }
         assert!(Instant::now() < deadline, "{got}\n{}", first.stderr_text());
         std::thread::sleep(Duration::from_millis(200));
     }
-    assert_eq!(
-        first.ask("ping tz2@127.0.0.1", "pong"),
-        "pong tz2@127.0.0.1 ping"
-    );
+    assert_eq!(first.answer("ping tz2@127.0.0.1"), "pong");
 }

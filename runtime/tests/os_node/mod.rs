@@ -110,6 +110,46 @@ impl NodeProc {
         self.expect(T, |l| l.starts_with(prefix))
     }
 
+    /// Sends a command to a `netsplit-node` and returns its answer: the first
+    /// line after the command's echo (`NAME> c`) that is not an event
+    /// (`nodeup …`, `nodedown …`).
+    pub fn answer(&mut self, c: &str) -> String {
+        self.answer_unless(c, |_| false)
+    }
+
+    /// Like [`answer`](Self::answer), failing at once on a line `bad` accepts
+    /// (an event the test forbids).
+    pub fn answer_unless(&mut self, c: &str, bad: impl Fn(&str) -> bool) -> String {
+        self.cmd(c);
+        let echo = format!("> {c}");
+        let name = self.name.clone();
+        self.expect(T, |l| {
+            assert!(!bad(l), "{name} printed {l:?}");
+            l.ends_with(&echo)
+        });
+        self.expect(T, |l| {
+            assert!(!bad(l), "{name} printed {l:?}");
+            !l.starts_with("nodeup ") && !l.starts_with("nodedown ")
+        })
+    }
+
+    /// Asks `c` until the answer is `want` (the cluster converges), at most `T`.
+    pub fn answer_until(&mut self, c: &str, want: &str) {
+        let deadline = Instant::now() + T;
+        loop {
+            let got = self.answer(c);
+            if got == want {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{}: `{c}` still answers {got:?}, want {want:?}",
+                self.name
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Asks `c` until the answer is `want` (the cluster converges), at most `T`.
     pub fn ask_until(&mut self, c: &str, prefix: &str, want: &str) {
         let deadline = Instant::now() + T;
@@ -180,6 +220,6 @@ impl Node {
 
     /// The `nodes` command's answer.
     pub fn nodes(&mut self) -> String {
-        self.ask("nodes", "nodes ")
+        self.answer("nodes")
     }
 }
