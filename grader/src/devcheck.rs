@@ -42,8 +42,9 @@ pub async fn run(
         }
     }
     for part in &parts {
-        let opts = |stages| GradeOptions {
+        let opts = |stages, only| GradeOptions {
             stages,
+            only,
             seed,
             time_scale,
             keep: false,
@@ -59,7 +60,7 @@ pub async fn run(
                 graded.push(Graded::Solution);
             }
             for target in graded {
-                let report = match grade::grade(part, &target, &opts(stages), &out).await {
+                let report = match grade::grade(part, &target, &opts(stages, false), &out).await {
                     Ok(run) => run.report,
                     Err(e) => {
                         problems.push(format!("{} {target}: {e}", part.id));
@@ -123,9 +124,11 @@ pub async fn run(
                 }
             };
             let target = Graded::Mutant(m.name.clone());
-            let report = grade::grade_binary(part, &target, &binary, &opts(Some(m.stage)), &out)
-                .await
-                .report;
+            // Only the stage it names must fail it: that stage runs alone.
+            let report =
+                grade::grade_binary(part, &target, &binary, &opts(Some(m.stage), true), &out)
+                    .await
+                    .report;
             match mutant_verdict(&report, m) {
                 Ok(v) => passed.push(format!("{} mutant {}: {v}", part.id, m.name)),
                 Err(v) => problems.push(format!("{} mutant {}: {v}", part.id, m.name)),

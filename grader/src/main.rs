@@ -232,9 +232,13 @@ fn list() -> i32 {
             0 => p.stages.len().to_string(),
             b => format!("{}+{b}", p.stages.len()),
         };
+        let number = match p.lab {
+            false => p.number.to_string(),
+            true => "lab".to_string(),
+        };
         println!(
             "{:<3} {:<20} {:>6}  {:<24} {}",
-            p.number,
+            number,
             p.id,
             stages,
             show("starter"),
@@ -275,6 +279,7 @@ async fn grade_command(args: GradeArgs) -> i32 {
     let mut code = 0;
     let opts = GradeOptions {
         stages: args.common.stage,
+        only: false,
         seed,
         time_scale,
         keep: args.keep,

@@ -175,7 +175,11 @@ pub fn build_all(part: &Part, ms: &[&Mutant], out: &Output) -> Vec<Result<PathBu
     let mut binaries = std::collections::HashMap::new();
     if !members.is_empty() {
         let built = write_batch(&root, &batch, &members).and_then(|()| {
-            let target = builder::target_dir().join("grader").join("mutants-target");
+            // The workspace's own target directory: with the same profile
+            // (`write_batch`) and the same dependency features
+            // (workspace-hack), the mutants reuse every dependency that
+            // `cargo grade` compiled, and only the mutants themselves build.
+            let target = builder::target_dir();
             let what = format!("{} mutants of {}", members.len(), part.id);
             builder::build_workspace(&batch.join("Cargo.toml"), &target, &what, out)
                 .map_err(|e| MutantError::Batch(e.to_string()))
@@ -254,11 +258,31 @@ pub fn apply(solution: &Path, m: &Mutant) -> Result<Vec<(String, String)>, Mutan
 /// The batch's workspace manifest, and the repository's Cargo.lock, so the
 /// mutants build with exactly the dependencies the solution does.
 fn write_batch(root: &Path, batch: &Path, members: &[String]) -> Result<(), MutantError> {
-    let manifest = format!(
+    let mut manifest = format!(
         "# Made by the grader for one build of mutants; rewritten each time.\n\
          [workspace]\nresolver = \"2\"\nmembers = [{}]\n",
         members.join(", ")
     );
+    // The workspace's release profile, so the dependencies' artefacts are
+    // the ones `cargo grade` built (its per-package overrides name packages
+    // the batch does not have, and are left out).
+    let ws_path = root.join("Cargo.toml");
+    let ws = std::fs::read_to_string(&ws_path).map_err(io(ws_path.display().to_string()))?;
+    let ws: DocumentMut = ws.parse().map_err(|e: toml_edit::TomlError| {
+        MutantError::Patch(ws_path.display().to_string(), e.to_string())
+    })?;
+    if let Some(release) = ws
+        .get("profile")
+        .and_then(|p| p.get("release"))
+        .and_then(|r| r.as_table())
+    {
+        manifest.push_str("\n[profile.release]\n");
+        for (key, value) in release.iter().filter(|(k, _)| *k != "package") {
+            if let Some(v) = value.as_value() {
+                manifest.push_str(&format!("{key} = {}\n", v.to_string().trim()));
+            }
+        }
+    }
     let path = batch.join("Cargo.toml");
     std::fs::write(&path, manifest).map_err(io(path.display().to_string()))?;
     std::fs::copy(root.join("Cargo.lock"), batch.join("Cargo.lock")).map_err(io("Cargo.lock"))?;

@@ -53,6 +53,9 @@ pub struct Part {
     /// Bonus stages: run after the others when every stage is run, scored
     /// apart, never in the part's score (part 5's bonus challenges).
     pub bonus: Vec<StageDef>,
+    /// A lab (one of the seeds' integration exercises, graded like a part,
+    /// shorter, numbered apart) rather than one of the five parts.
+    pub lab: bool,
 }
 
 /// Points an instructor gives by reading the code, with the lesson section
@@ -91,6 +94,20 @@ impl Part {
             stages: vec![],
             instructor: None,
             bonus: vec![],
+            lab: false,
+        }
+    }
+
+    /// A lab: `parts/lab-<id>/` and `solutions/lab-<id>/`, packages `<id>`
+    /// and `<id>-solution`, lesson `docs/src/lab-<id>.md`. Labs have no
+    /// number (0): they are named by id.
+    pub fn lab(id: &'static str, title: &str) -> Part {
+        Part {
+            dir: format!("lab-{id}"),
+            title: format!("Lab: {title}"),
+            lesson: format!("docs/src/lab-{id}.md"),
+            lab: true,
+            ..Part::new(0, id)
         }
     }
 

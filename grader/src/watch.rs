@@ -50,6 +50,7 @@ pub async fn run(
     };
     let mut opts = GradeOptions {
         stages,
+        only: false,
         seed: 0,
         time_scale,
         keep: false,

@@ -21,6 +21,8 @@ const RUNS_KEPT: usize = 20;
 pub struct GradeOptions {
     /// Run stages 1..=n (all when None).
     pub stages: Option<u32>,
+    /// Run stage n of `stages` alone.
+    pub only: bool,
     /// Seed of workloads and fault schedules.
     pub seed: u64,
     /// Factor applied to liveness deadlines.
@@ -122,6 +124,7 @@ pub async fn grade_binary(
     let run = RunOptions {
         target: target.clone(),
         stages: opts.stages,
+        only: opts.only,
         seed: opts.seed,
         time_scale: opts.time_scale,
         run_dir: run_dir.clone(),

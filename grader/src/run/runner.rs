@@ -18,6 +18,9 @@ pub struct RunOptions {
     /// Run stages 1..=n (all when None); the bonus stages run too when n
     /// is the last stage or more.
     pub stages: Option<u32>,
+    /// Run stage `stages` alone, not those before it (dev-check's mutants:
+    /// only the stage a mutant names must fail it).
+    pub only: bool,
     /// Seed of workloads and fault schedules.
     pub seed: u64,
     /// Factor applied to liveness deadlines.
@@ -105,6 +108,9 @@ pub async fn run(part: &Part, binary: &Path, opts: &RunOptions, out: &Output) ->
     let defs = defs.chain(bonus.iter().map(|d| (d, true)));
     for (i, (def, is_bonus)) in defs.enumerate() {
         let number = i as u32 + 1;
+        if opts.only && opts.stages != Some(number) {
+            continue;
+        }
         let header = if is_bonus {
             format!("{} (bonus)", def.name)
         } else {
