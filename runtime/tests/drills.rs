@@ -347,3 +347,63 @@ fn identities_bind_on_first_sight_and_are_reused() {
     assert!(b.matches("{badrpc, …}", "{badrpc, nodedown}"));
     assert!(!b.matches("true", "false"));
 }
+
+/// `--script FILE` runs the file's commands first, each shown after the
+/// prompt; a `quit` there stops the node, which exits 0 without reading
+/// stdin; comments and blank lines are skipped.
+#[test]
+fn a_script_runs_before_the_prompt_and_can_quit() {
+    let dir = node_dir();
+    let script = dir.path().join("setup.txt");
+    std::fs::write(
+        &script,
+        "# a comment\nnode\n\necho {hello, 42}\nquit\nnode\n",
+    )
+    .unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let pm = rt
+        .block_on(PortMapper::bind("127.0.0.1:0".parse().unwrap()))
+        .unwrap();
+    let out = Command::new(BIN)
+        .args(["--name", "scripted@127.0.0.1", "--cookie", "drills"])
+        .args(["--portmap", &pm.addr().to_string(), "--script"])
+        .arg(&script)
+        .env("NETSPLIT_WATCH_PID", std::process::id().to_string())
+        .stdin(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{:?}\n{stdout}", out.status);
+    let lines: Vec<&str> = stdout.lines().skip(1).collect();
+    assert_eq!(
+        lines,
+        [
+            "scripted@127.0.0.1> # a comment",
+            "scripted@127.0.0.1> node",
+            "scripted@127.0.0.1",
+            "scripted@127.0.0.1> ",
+            "scripted@127.0.0.1> echo {hello, 42}",
+            "{hello, 42}",
+            "scripted@127.0.0.1> quit",
+        ]
+    );
+}
+
+#[test]
+fn a_missing_script_is_a_clear_error_before_the_node_starts() {
+    let out = Command::new(BIN)
+        .args(["--name", "noscript@127.0.0.1", "--cookie", "drills"])
+        .args(["--script", "/nonexistent/setup.txt"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("cannot read the script /nonexistent/setup.txt"),
+        "{stderr}"
+    );
+}
