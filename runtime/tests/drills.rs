@@ -16,8 +16,7 @@
 
 mod os_node;
 
-use netsplit::portmap::PortMapper;
-use os_node::{node_dir, NodeProc};
+use os_node::{mapper, node_dir, NodeProc};
 use regex::Regex;
 use std::collections::HashMap;
 use std::process::Command;
@@ -184,15 +183,7 @@ fn run(title: &str) {
         .find(|(t, _)| t.starts_with(title))
         .unwrap_or_else(|| panic!("the chapter has no \"## Drill {title}\""));
     assert!(!drill.starts.is_empty(), "Drill {title} starts no node");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let pm = rt
-        .block_on(PortMapper::bind("127.0.0.1:0".parse().unwrap()))
-        .unwrap();
-    let mapper = pm.addr().to_string();
+    let (_rt, pm, portmap) = mapper();
     let mut nodes: HashMap<String, NodeProc> = HashMap::new();
     for args in &drill.starts {
         let words: Vec<&str> = args.split_whitespace().collect();
@@ -202,7 +193,7 @@ fn run(title: &str) {
             .map(|w| w[1].to_string())
             .unwrap_or_else(|| panic!("{args:?} names no node"));
         let mut cmd = Command::new(BIN);
-        cmd.args(&words).args(["--portmap", &mapper]);
+        cmd.args(&words).args(["--portmap", &portmap]);
         let (n, _) = NodeProc::start(&name, cmd, node_dir());
         nodes.insert(name, n);
     }
@@ -360,17 +351,10 @@ fn a_script_runs_before_the_prompt_and_can_quit() {
         "# a comment\nnode\n\necho {hello, 42}\nquit\nnode\n",
     )
     .unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let pm = rt
-        .block_on(PortMapper::bind("127.0.0.1:0".parse().unwrap()))
-        .unwrap();
+    let (_rt, _pm, addr) = mapper();
     let out = Command::new(BIN)
         .args(["--name", "scripted@127.0.0.1", "--cookie", "drills"])
-        .args(["--portmap", &pm.addr().to_string(), "--script"])
+        .args(["--portmap", &addr, "--script"])
         .arg(&script)
         .env("NETSPLIT_WATCH_PID", std::process::id().to_string())
         .stdin(std::process::Stdio::piped())

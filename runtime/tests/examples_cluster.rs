@@ -3,8 +3,7 @@
 
 mod os_node;
 
-use netsplit::portmap::PortMapper;
-use os_node::{node_dir, NodeProc, T};
+use os_node::{mapper, node_dir, NodeProc, T};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -66,20 +65,6 @@ fn start(exe: &PathBuf, name: &str, portmap: &str, connect: Option<&str>) -> Nod
         cmd.args(["--connect", c]);
     }
     NodeProc::start(name, cmd, node_dir()).0
-}
-
-/// A port mapper of the test's own on an ephemeral port, and a runtime to serve it.
-fn mapper() -> (tokio::runtime::Runtime, PortMapper, String) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let pm = rt
-        .block_on(PortMapper::bind("127.0.0.1:0".parse().unwrap()))
-        .unwrap();
-    let addr = pm.addr().to_string();
-    (rt, pm, addr)
 }
 
 /// Three nodes of `example`, the second and third connected to the first, meshed.

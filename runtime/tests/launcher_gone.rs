@@ -5,7 +5,9 @@
 //! shell or IDE that started it is not waiting for it.
 #![cfg(unix)]
 
-use netsplit::portmap::PortMapper;
+mod os_node;
+
+use os_node::mapper;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -16,20 +18,6 @@ const BIN: &str = env!("CARGO_BIN_EXE_netsplit-node");
 
 /// How long a node may take to notice: it polls every 200 ms.
 const NOTICE: Duration = Duration::from_secs(3);
-
-/// A port mapper of the test's own on an ephemeral port, and its address.
-fn mapper() -> (tokio::runtime::Runtime, PortMapper, String) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let pm = rt
-        .block_on(PortMapper::bind("127.0.0.1:0".parse().unwrap()))
-        .unwrap();
-    let addr = pm.addr().to_string();
-    (rt, pm, addr)
-}
 
 /// Blocks until our child `pid` has exited, without reaping it: it stays a
 /// zombie until the test waits for it.

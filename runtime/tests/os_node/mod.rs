@@ -4,6 +4,7 @@
 //! part of it.
 #![allow(dead_code)]
 
+use netsplit::portmap::PortMapper;
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -133,28 +134,20 @@ impl NodeProc {
         })
     }
 
-    /// Asks `c` until the answer is `want` (the cluster converges), at most `T`.
+    /// Asks `c` (a `netsplit-node` command) until the answer is `want`, at most `T`.
     pub fn answer_until(&mut self, c: &str, want: &str) {
-        let deadline = Instant::now() + T;
-        loop {
-            let got = self.answer(c);
-            if got == want {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{}: `{c}` still answers {got:?}, want {want:?}",
-                self.name
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        self.until(c, want, |n| n.answer(c))
     }
 
     /// Asks `c` until the answer is `want` (the cluster converges), at most `T`.
     pub fn ask_until(&mut self, c: &str, prefix: &str, want: &str) {
+        self.until(c, want, |n| n.ask(c, prefix))
+    }
+
+    fn until(&mut self, c: &str, want: &str, ask: impl Fn(&mut Self) -> String) {
         let deadline = Instant::now() + T;
         loop {
-            let got = self.ask(c, prefix);
+            let got = ask(self);
             if got == want {
                 return;
             }
@@ -222,4 +215,19 @@ impl Node {
     pub fn nodes(&mut self) -> String {
         self.answer("nodes")
     }
+}
+
+/// A port mapper of the test's own on an ephemeral port, the runtime that
+/// serves it (keep both alive as long as the nodes), and its address.
+pub fn mapper() -> (tokio::runtime::Runtime, PortMapper, String) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let pm = rt
+        .block_on(PortMapper::bind("127.0.0.1:0".parse().unwrap()))
+        .unwrap();
+    let addr = pm.addr().to_string();
+    (rt, pm, addr)
 }
