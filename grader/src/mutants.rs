@@ -172,7 +172,10 @@ pub fn build_all(part: &Part, ms: &[&Mutant], out: &Output) -> Vec<Result<PathBu
         .filter(|(r, _)| r.is_ok())
         .map(|(_, m)| format!("{:?}", m.name))
         .collect();
-    let packages: Vec<String> = results.iter().filter_map(|r| r.as_ref().ok().cloned()).collect();
+    let packages: Vec<String> = results
+        .iter()
+        .filter_map(|r| r.as_ref().ok().cloned())
+        .collect();
     let mut binaries = std::collections::HashMap::new();
     if !members.is_empty() {
         let built = write_batch(&root, &batch, &members, &packages).and_then(|()| {

@@ -713,3 +713,37 @@ fn ctrl_z_on_the_node_serving_the_standby_hands_it_over() {
     // Resumed, it is registered with the node that serves the standby now.
     names_become(standby, &["zprim", "zsecond", "zthird"]);
 }
+
+/// Port 0 would bind a new port at every try that no other node could
+/// find (the node spun, serving and losing its mapper): refused up front,
+/// on the command line and through the API.
+#[test]
+fn a_port_mapper_port_of_zero_is_refused() {
+    let out = Command::new(BIN)
+        .args([
+            "--name",
+            "zero@127.0.0.1",
+            "--cookie",
+            "c",
+            "--portmap-port",
+            "0",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--portmap-port"), "{stderr}");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut config =
+        netsplit::NodeConfig::new(netsplit::NodeName::new("zero@127.0.0.1").unwrap()).cookie("c");
+    config.portmap.port = 0;
+    let err = rt
+        .block_on(netsplit::Node::start(config))
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("between 1 and 65534"), "{err}");
+}

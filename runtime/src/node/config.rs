@@ -159,8 +159,9 @@ pub struct NodeArgs {
     /// Use this port mapper for every lookup (host:port) instead of one per host.
     #[arg(long, env = "NETSPLIT_PORTMAP")]
     pub portmap: Option<SocketAddr>,
-    /// Port of the port mapper on each host.
-    #[arg(long, env = "NETSPLIT_PORTMAP_PORT", default_value_t = DEFAULT_PORTMAP_PORT)]
+    /// Port of the port mapper on each host (its standby takes the next one).
+    #[arg(long, env = "NETSPLIT_PORTMAP_PORT", default_value_t = DEFAULT_PORTMAP_PORT,
+          value_parser = clap::value_parser!(u16).range(1..65535))]
     pub portmap_port: u16,
     /// Write a JSON-lines trace of every message this node sends or receives over the network.
     #[arg(long, env = "NETSPLIT_TRACE")]

@@ -128,6 +128,15 @@ impl Node {
     /// # Ok(()) }
     /// ```
     pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
+        // The standby mapper is on port + 1, and 0 would be a new port at
+        // every bind that no other node could find.
+        if config.portmap.addr.is_none() && !(1..u16::MAX).contains(&config.portmap.port) {
+            return Err(StartError::Config(format!(
+                "the port mapper port must be between 1 and {} (its standby takes the next one), not {}",
+                u16::MAX - 1,
+                config.portmap.port
+            )));
+        }
         let cookie = match &config.cookie {
             Some(c) => c.clone(),
             None => crate::dist::cookie::default_cookie().map_err(StartError::Cookie)?,

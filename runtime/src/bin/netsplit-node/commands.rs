@@ -254,6 +254,7 @@ impl Shell {
                 .whereis(n)
                 .map(|p| p.to_string())
                 .unwrap_or("undefined".into())),
+            ["monitor"] => Err("usage: monitor PID|NAME|{NAME, NODE}".into()),
             ["monitor", ..] => {
                 let target = term::parse_one(&after(1), me)?;
                 let dest = match &target {
@@ -278,6 +279,9 @@ impl Shell {
             ["unlink", pid] => {
                 self.mailbox.unlink(pid.parse()?);
                 one("true".into())
+            }
+            ["exit", _] => {
+                Err("usage: exit PID REASON (normal, kill, shutdown, or any other reason)".into())
             }
             ["exit", pid, ..] => {
                 let pid: Pid = pid.parse()?;
