@@ -13,6 +13,7 @@
 #![warn(missing_docs)]
 
 pub mod chat;
+pub mod kv;
 pub mod lock_manager;
 pub mod map_reduce;
 pub mod ping_pong;

@@ -4,6 +4,7 @@
 use crate::part::Part;
 
 pub mod chat;
+pub mod kv;
 pub mod lock_manager;
 pub mod map_reduce;
 pub mod ping_pong;
@@ -25,7 +26,7 @@ pub fn all() -> Vec<Part> {
 
 /// The labs: the seeds' integration exercises, each graded like a part.
 pub fn labs() -> Vec<Part> {
-    vec![lock_manager::part()]
+    vec![kv::part(), lock_manager::part()]
 }
 
 /// Finds a part by id ("ping-pong"), number ("1", "01") or directory name
