@@ -583,7 +583,7 @@ async fn single_writer(h: &mut Harness) -> Result<(), StageError> {
     // A put waits for every replica: slow down one replica's link to the
     // writer, and each put must still be in that replica's table when it is
     // acknowledged.
-    let mut others: Vec<&str> = THREE.iter().copied().filter(|s| *s != w).collect();
+    let mut others: Vec<&str> = all_but(&w);
     others.shuffle(&mut h.rng);
     let (slow, from) = (others[0], others[1]);
     h.latency(&w, slow, DELAY);
@@ -629,6 +629,11 @@ async fn single_writer(h: &mut Harness) -> Result<(), StageError> {
     Ok(())
 }
 
+/// The three nodes but `one`.
+fn all_but(one: &str) -> Vec<&'static str> {
+    THREE.iter().copied().filter(|s| *s != one).collect()
+}
+
 async fn catch_up(h: &mut Harness) -> Result<(), StageError> {
     let w = cluster(h).await?;
     let mut model = Model::new();
@@ -644,9 +649,9 @@ async fn catch_up(h: &mut Harness) -> Result<(), StageError> {
     .await?;
 
     // A replica's node is cut off; the writer's side goes on writing.
-    let others: Vec<&str> = THREE.iter().copied().filter(|s| *s != w).collect();
+    let others: Vec<&str> = all_but(&w);
     let cut = *others.choose(&mut h.rng).expect("two others");
-    let side: Vec<&str> = THREE.iter().copied().filter(|s| *s != cut).collect();
+    let side: Vec<&str> = all_but(cut);
     let both = side.join(" and ");
     h.partition(&[&side, &[cut]]).await?;
     let puts = plan(h, 8, &side, &keys);
@@ -681,9 +686,9 @@ async fn catch_up(h: &mut Harness) -> Result<(), StageError> {
 
     // A replica's node comes back empty: killed and started again.
     let w = one_writer(h, &THREE, "every node's :global still names one writer").await?;
-    let others: Vec<&str> = THREE.iter().copied().filter(|s| *s != w).collect();
+    let others: Vec<&str> = all_but(&w);
     let again = *others.choose(&mut h.rng).expect("two others");
-    let rest: Vec<&str> = THREE.iter().copied().filter(|s| *s != again).collect();
+    let rest: Vec<&str> = all_but(again);
     h.restart(again).await?;
     h.connect_from(again, &rest, &THREE, "the restarted node joins the mesh")
         .await?;
@@ -727,7 +732,7 @@ async fn failover(h: &mut Harness) -> Result<(), StageError> {
 
     // The survivors keep putting, each its own keys, while the writer's
     // node is killed, until the new writer has taken a few puts.
-    let survivors: Vec<&str> = THREE.iter().copied().filter(|s| *s != w).collect();
+    let survivors: Vec<&str> = all_but(&w);
     let window = h.scaled(Duration::from_secs(10));
     let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = vec![];
