@@ -341,14 +341,15 @@ fn identities_bind_on_first_sight_and_are_reused() {
 
 /// `--script FILE` runs the file's commands first, each shown after the
 /// prompt; a `quit` there stops the node, which exits 0 without reading
-/// stdin; comments and blank lines are skipped.
+/// stdin; comment lines and blank lines are skipped, and a `#` inside a
+/// command (a reference) belongs to the command.
 #[test]
 fn a_script_runs_before_the_prompt_and_can_quit() {
     let dir = node_dir();
     let script = dir.path().join("setup.txt");
     std::fs::write(
         &script,
-        "# a comment\nnode\n\necho {hello, 42}\nquit\nnode\n",
+        "# a comment\nnode\n\necho {hello, 42}\ndemonitor #Ref<scripted@127.0.0.1.1.1>\nquit\nnode\n",
     )
     .unwrap();
     let (_rt, _pm, addr) = mapper();
@@ -372,6 +373,8 @@ fn a_script_runs_before_the_prompt_and_can_quit() {
             "scripted@127.0.0.1> ",
             "scripted@127.0.0.1> echo {hello, 42}",
             "{hello, 42}",
+            "scripted@127.0.0.1> demonitor #Ref<scripted@127.0.0.1.1.1>",
+            "false",
             "scripted@127.0.0.1> quit",
         ]
     );

@@ -388,12 +388,11 @@ impl Shell {
         let n = name(n)?;
         let (m, fun) = mod_fun(f)?;
         let args = term::parse_all(args, self.mailbox.pid())?;
-        let link = link.then(|| self.mailbox.pid().clone());
-        let was_linked = link.is_some();
-        let pid = rpc::spawn_opts(&self.node, &n, m, fun, &args, link)
+        let linked_to = link.then(|| self.mailbox.pid().clone());
+        let pid = rpc::spawn_opts(&self.node, &n, m, fun, &args, linked_to)
             .await
             .map_err(|e| badrpc(&e).to_string())?;
-        if was_linked {
+        if link {
             self.mailbox.link(pid.clone());
         }
         Ok(vec![pid.to_string()])

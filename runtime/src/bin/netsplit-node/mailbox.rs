@@ -112,7 +112,7 @@ async fn run(ctx: Ctx, mut rx: mpsc::UnboundedReceiver<Req>, out: Out) {
                         if !watched.remove(&n) {
                             continue;
                         }
-                        Term::tuple([Term::atom("nodedown"), Term::atom(n.to_string())]).to_string()
+                        nodedown_message(&n)
                     }
                     other => shown(other),
                 };
@@ -133,7 +133,7 @@ async fn run(ctx: Ctx, mut rx: mpsc::UnboundedReceiver<Req>, out: Out) {
                         if on && !up {
                             // As in Erlang: a node that cannot be reached
                             // is reported down at once.
-                            mail.push_back(Term::tuple([Term::atom("nodedown"), Term::atom(n.to_string())]).to_string());
+                            mail.push_back(nodedown_message(&n));
                         } else if on {
                             watched.insert(n);
                         } else {
@@ -154,6 +154,11 @@ async fn run(ctx: Ctx, mut rx: mpsc::UnboundedReceiver<Req>, out: Out) {
             }
         }
     }
+}
+
+/// Erlang's `{nodedown, Node}`, as `monitor_node` delivers it.
+fn nodedown_message(n: &NodeName) -> String {
+    Term::tuple([Term::atom("nodedown"), Term::atom(n.to_string())]).to_string()
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {

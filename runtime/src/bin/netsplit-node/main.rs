@@ -43,7 +43,7 @@ use tokio::sync::mpsc;
 struct Cli {
     #[command(flatten)]
     node: NodeArgs,
-    /// Run the commands of FILE first (one per line, # starts a comment),
+    /// Run the commands of FILE first (one per line; a line starting with # is a comment),
     /// then read more from stdin.
     #[arg(long, value_name = "FILE")]
     script: Option<PathBuf>,
@@ -125,9 +125,12 @@ async fn main() {
     node.stop().await;
 }
 
-/// Runs a line; `#` starts a comment.
+/// Runs a line; one that starts with `#` is a comment (a `#` further on
+/// belongs to the command: `demonitor #Ref<…>`).
 async fn run(shell: &Shell, line: &str) -> Flow {
-    let line = line.split('#').next().unwrap_or("");
+    if line.trim_start().starts_with('#') {
+        return Flow::Continue;
+    }
     shell.run(line).await
 }
 
